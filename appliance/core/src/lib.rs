@@ -1,0 +1,22 @@
+//! The sans-IO core of Kammer.
+//!
+//! This crate holds the appliance's protocol and room logic as plain state machines. It does no
+//! I/O: it opens no socket, reads no clock, starts no thread and touches no file. Bytes and the
+//! current time come in as arguments of `handle_*` methods; messages to send, connections to close
+//! and the next deadline come out of `poll_*` methods. The tokio shell in `kammer-server` feeds it
+//! and carries out what it asks for; tests feed it directly, in simulated time.
+//!
+//! * [`signal`] is the wire format of the signalling protocol (docs/protocol.md): parsing with size
+//!   limits and strict schemas, and the messages the server sends.
+//! * [`room`] is the meeting logic: rooms with PIN and moderator secret, the lobby, roles, chat,
+//!   raised hands, moderator actions, rate limits and idle timeouts — all behind one [`room::Hub`].
+//! * [`secret`] holds the type that keeps PINs and moderator secrets out of logs and memory.
+//!
+//! Invariants: no input can make the core panic (every parser is fuzzed); a misbehaving
+//! connection only ever affects itself; every dropped message is counted by reason.
+//! What the core refuses to do: pick randomness itself (it asks an [`room::Entropy`] the shell
+//! provides), or decide how to write to a socket.
+
+pub mod room;
+pub mod secret;
+pub mod signal;

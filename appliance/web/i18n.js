@@ -1,0 +1,375 @@
+// Kammer web client: user-visible text in German and English.
+//
+// Every string a person can see or hear (including aria-labels and announcements) lives here,
+// keyed by a stable name. Placeholders are written {name} and filled by KammerI18n.format().
+// The error texts carry the server's error codes in their key ("error.<code>") so that every code
+// of the signalling protocol has its own translated message.
+(function () {
+  'use strict';
+
+  const de = {
+    'skip.main': 'Zum Inhalt springen',
+    'lang.nav': 'Sprache',
+    'title.join': 'Beitreten – Kammer',
+    'title.lobby': 'Warteraum – Kammer',
+    'title.meeting': '{room} – Kammer',
+    'title.end': 'Sitzung beendet – Kammer',
+
+    'join.title': 'An einer Besprechung teilnehmen',
+    'join.intro': 'Geben Sie die Raumkennung und Ihren Namen ein.',
+    'join.room': 'Raumkennung',
+    'join.room.hint': '1–64 Zeichen: Buchstaben A–Z, Ziffern, Bindestrich und Unterstrich.',
+    'join.name': 'Ihr Anzeigename',
+    'join.name.hint': 'So sehen Sie die anderen Teilnehmenden.',
+    'join.pin': 'PIN (optional)',
+    'join.pin.hint': 'Nur nötig, wenn der Raum eine PIN hat. Wer einen neuen Raum eröffnet, kann ihn hiermit schützen.',
+    'join.advanced': 'Erweitert: Moderation',
+    'join.secret': 'Moderationsgeheimnis',
+    'join.secret.hint': 'Wer das Moderationsgeheimnis angibt, moderiert und umgeht PIN, Sperre und Warteraum.',
+    'join.submit': 'Beitreten',
+    'join.connecting': 'Verbindung wird aufgebaut …',
+    'join.joining': 'Beitritt wird angefragt …',
+    'join.left.meeting': 'Sie haben die Besprechung verlassen.',
+    'join.left.lobby': 'Sie haben den Warteraum verlassen.',
+    'join.invalid.room': 'Bitte geben Sie eine Raumkennung aus 1–64 Zeichen ein (A–Z, a–z, 0–9, - und _).',
+    'join.invalid.name': 'Bitte geben Sie einen Namen mit 1–64 Zeichen ohne Steuerzeichen ein.',
+    'join.invalid.pin': 'Die PIN darf höchstens 32 Zeichen lang sein.',
+    'join.connect_failed': 'Der Server ist nicht erreichbar. Bitte versuchen Sie es später erneut.',
+
+    'lobby.title': 'Warteraum',
+    'lobby.text': 'Bitte warten Sie, bis eine Moderatorin oder ein Moderator Sie einlässt.',
+    'lobby.room': 'Raum: {room}',
+    'lobby.leave': 'Warteraum verlassen',
+
+    'meeting.title': 'Raum {room}',
+    'meeting.admitted': 'Sie wurden eingelassen und sind jetzt in der Besprechung.',
+    'meeting.joined': 'Sie sind der Besprechung beigetreten.',
+    'stage.label': 'Videobereich',
+    'stage.placeholder': 'Noch keine Videoübertragung.',
+    'side.label': 'Besprechungsbereiche',
+
+    'participants.title': 'Teilnehmende',
+    'participants.you': '(Sie)',
+    'role.moderator': 'Moderation',
+    'role.participant': 'Teilnehmende',
+    'hand.raised': 'Hand gehoben',
+    'participant.ask_mute': 'Um Stummschaltung bitten',
+    'participant.ask_mute.label': 'Um Stummschaltung bitten: {name}',
+    'participant.remove': 'Entfernen',
+    'participant.remove.label': 'Entfernen: {name}',
+
+    'chat.title': 'Chat',
+    'chat.log': 'Chatverlauf',
+    'chat.input': 'Nachricht',
+    'chat.placeholder': 'Nachricht schreiben …',
+    'chat.send': 'Senden',
+    'chat.empty': 'Noch keine Nachrichten.',
+    'chat.you': '(Sie)',
+    'chat.unread': '{count} neu',
+
+    'controls.label': 'Steuerung',
+    'controls.hand': 'Hand heben',
+    'controls.participants': 'Teilnehmende',
+    'controls.chat': 'Chat',
+    'controls.moderation': 'Moderation',
+    'controls.leave': 'Verlassen',
+    'controls.waiting': '{count} wartend',
+
+    'mod.title': 'Moderation',
+    'mod.lobby': 'Warteraum',
+    'mod.lobby.empty': 'Niemand wartet.',
+    'mod.admit': 'Einlassen',
+    'mod.admit.label': 'Einlassen: {name}',
+    'mod.reject': 'Abweisen',
+    'mod.reject.label': 'Abweisen: {name}',
+    'mod.room': 'Raum',
+    'mod.lock': 'Raum gesperrt',
+    'mod.lock.hint': 'Gesperrt: Beitritt nur mit Moderationsgeheimnis.',
+    'mod.lobbyToggle': 'Warteraum aktiv',
+    'mod.lobby.hint': 'Aktiv: Neue Personen warten, bis die Moderation sie einlässt.',
+    'mod.invite': 'Einladen',
+    'mod.link.copy': 'Raumlink kopieren',
+    'mod.link.copied': 'Raumlink kopiert.',
+    'mod.secret': 'Moderationsgeheimnis',
+    'mod.secret.show': 'Anzeigen',
+    'mod.secret.copy': 'Kopieren',
+    'mod.secret.copied': 'Moderationsgeheimnis kopiert.',
+    'mod.secret.hint': 'Wer es kennt, tritt als Moderation bei. Nur vertraulich weitergeben.',
+    'mod.copy_failed': 'Kopieren war nicht möglich. Bitte markieren und manuell kopieren.',
+    'mod.end': 'Besprechung für alle beenden',
+    'switch.on': 'Ein',
+    'switch.off': 'Aus',
+
+    'confirm.cancel': 'Abbrechen',
+    'confirm.remove.title': 'Person entfernen?',
+    'confirm.remove.text': '{name} wird aus der Besprechung entfernt.',
+    'confirm.remove.ok': 'Entfernen',
+    'confirm.end.title': 'Besprechung beenden?',
+    'confirm.end.text': 'Die Besprechung endet für alle, auch für Personen im Warteraum.',
+    'confirm.end.ok': 'Besprechung beenden',
+
+    'notice.dismiss': 'Hinweis schließen',
+    'notice.mute_requested': '{name} bittet Sie, Ihr Mikrofon stummzuschalten.',
+    'notice.mute_requested.anonymous': 'Die Moderation bittet Sie, Ihr Mikrofon stummzuschalten.',
+    'notice.mute_sent': 'Bitte um Stummschaltung an {name} gesendet.',
+
+    'announce.joined': '{name} ist beigetreten.',
+    'announce.left.left': '{name} hat die Besprechung verlassen.',
+    'announce.left.disconnected': 'Die Verbindung von {name} ist abgebrochen.',
+    'announce.left.removed': '{name} wurde entfernt.',
+    'announce.left.idle_timeout': '{name} wurde wegen Inaktivität getrennt.',
+    'announce.left.too_slow': '{name} wurde wegen einer zu langsamen Verbindung getrennt.',
+    'announce.hand.up': '{name} hat die Hand gehoben.',
+    'announce.hand.down': '{name} hat die Hand gesenkt.',
+    'announce.hand.you.up': 'Ihre Hand ist gehoben.',
+    'announce.hand.you.down': 'Ihre Hand ist gesenkt.',
+    'announce.lobby.waiting': '{name} wartet im Warteraum.',
+    'announce.locked': 'Der Raum ist gesperrt.',
+    'announce.unlocked': 'Der Raum ist nicht mehr gesperrt.',
+    'announce.lobby.on': 'Der Warteraum ist eingeschaltet.',
+    'announce.lobby.off': 'Der Warteraum ist ausgeschaltet.',
+    'announce.role.moderator': '{name} moderiert jetzt.',
+
+    'end.removed.title': 'Sie wurden entfernt',
+    'end.removed.text': 'Die Moderation hat Sie aus der Besprechung entfernt.',
+    'end.ended.title': 'Besprechung beendet',
+    'end.ended.text': 'Die Besprechung wurde für alle beendet.',
+    'end.rejected.title': 'Zutritt abgelehnt',
+    'end.rejected.text': 'Die Moderation hat Ihre Anfrage zum Beitritt abgelehnt.',
+    'end.lost.title': 'Verbindung unterbrochen',
+    'end.lost.text': 'Die Verbindung zum Server ist abgebrochen.',
+    'end.lost.idle_timeout': 'Der Server hat die Verbindung wegen Inaktivität getrennt.',
+    'end.lost.too_slow': 'Der Server hat die Verbindung getrennt, weil sie zu langsam war.',
+    'end.lost.too_large': 'Der Server hat die Verbindung wegen einer zu großen Nachricht getrennt.',
+    'end.rejoin': 'Erneut beitreten',
+    'end.back': 'Zur Startseite',
+
+    'footer.protocol': 'Protokoll v{version}',
+    'conn.idle': 'Nicht verbunden',
+    'conn.connecting': 'Verbindung wird aufgebaut',
+    'conn.open': 'Verbunden',
+    'conn.closed': 'Getrennt',
+
+    'error.malformed': 'Der Server hat eine fehlerhafte Nachricht erhalten.',
+    'error.too_large': 'Die Nachricht ist zu groß.',
+    'error.unknown_type': 'Der Server kennt diese Aktion nicht.',
+    'error.binary_not_supported': 'Der Server akzeptiert keine Binärdaten.',
+    'error.unsupported_protocol': 'Diese Seite und der Server sprechen verschiedene Protokollversionen. Bitte laden Sie die Seite neu.',
+    'error.rate_limited': 'Zu viele Aktionen in kurzer Zeit. Bitte warten Sie einen Moment.',
+    'error.invalid_room': 'Die Raumkennung ist ungültig (1–64 Zeichen: A–Z, a–z, 0–9, - und _).',
+    'error.invalid_name': 'Der Name ist ungültig (1–64 Zeichen, keine Steuerzeichen).',
+    'error.invalid_pin': 'Die PIN ist ungültig (1–32 Zeichen).',
+    'error.invalid_text': 'Leere Nachrichten können nicht gesendet werden.',
+    'error.wrong_pin': 'Die PIN ist falsch oder fehlt.',
+    'error.room_locked': 'Der Raum ist gesperrt. Beitritt nur mit Moderationsgeheimnis.',
+    'error.room_full': 'Der Raum ist voll.',
+    'error.room_not_found': 'Diesen Raum gibt es nicht.',
+    'error.already_joined': 'Sie sind bereits in einem Raum oder Warteraum.',
+    'error.not_joined': 'Diese Aktion ist erst in der Besprechung möglich.',
+    'error.not_moderator': 'Diese Aktion ist nur für die Moderation möglich.',
+    'error.unknown_participant': 'Diese Person ist nicht (mehr) im Raum oder Warteraum.',
+    'error.chat_too_long': 'Die Nachricht ist zu lang (höchstens {max} Zeichen).',
+    'error.chat_rate_limited': 'Zu viele Nachrichten. Bitte warten Sie einen Moment.',
+    'error.unknown': 'Unerwarteter Fehler ({code}).',
+  };
+
+  const en = {
+    'skip.main': 'Skip to content',
+    'lang.nav': 'Language',
+    'title.join': 'Join – Kammer',
+    'title.lobby': 'Waiting room – Kammer',
+    'title.meeting': '{room} – Kammer',
+    'title.end': 'Session ended – Kammer',
+
+    'join.title': 'Join a meeting',
+    'join.intro': 'Enter the room ID and your name.',
+    'join.room': 'Room ID',
+    'join.room.hint': '1–64 characters: letters A–Z, digits, hyphen and underscore.',
+    'join.name': 'Your display name',
+    'join.name.hint': 'This is how the other participants see you.',
+    'join.pin': 'PIN (optional)',
+    'join.pin.hint': 'Only needed if the room has a PIN. If you open a new room, this PIN protects it.',
+    'join.advanced': 'Advanced: moderation',
+    'join.secret': 'Moderator secret',
+    'join.secret.hint': 'Whoever gives the moderator secret becomes a moderator and skips PIN, lock and waiting room.',
+    'join.submit': 'Join',
+    'join.connecting': 'Connecting …',
+    'join.joining': 'Asking to join …',
+    'join.left.meeting': 'You have left the meeting.',
+    'join.left.lobby': 'You have left the waiting room.',
+    'join.invalid.room': 'Please enter a room ID of 1–64 characters (A–Z, a–z, 0–9, - and _).',
+    'join.invalid.name': 'Please enter a name of 1–64 characters without control characters.',
+    'join.invalid.pin': 'The PIN may be at most 32 characters long.',
+    'join.connect_failed': 'The server cannot be reached. Please try again later.',
+
+    'lobby.title': 'Waiting room',
+    'lobby.text': 'Please wait for a moderator to admit you.',
+    'lobby.room': 'Room: {room}',
+    'lobby.leave': 'Leave waiting room',
+
+    'meeting.title': 'Room {room}',
+    'meeting.admitted': 'You have been admitted and are now in the meeting.',
+    'meeting.joined': 'You have joined the meeting.',
+    'stage.label': 'Video stage',
+    'stage.placeholder': 'No video yet.',
+    'side.label': 'Meeting panels',
+
+    'participants.title': 'Participants',
+    'participants.you': '(you)',
+    'role.moderator': 'Moderator',
+    'role.participant': 'Participant',
+    'hand.raised': 'Hand raised',
+    'participant.ask_mute': 'Ask to mute',
+    'participant.ask_mute.label': 'Ask to mute: {name}',
+    'participant.remove': 'Remove',
+    'participant.remove.label': 'Remove: {name}',
+
+    'chat.title': 'Chat',
+    'chat.log': 'Chat messages',
+    'chat.input': 'Message',
+    'chat.placeholder': 'Write a message …',
+    'chat.send': 'Send',
+    'chat.empty': 'No messages yet.',
+    'chat.you': '(you)',
+    'chat.unread': '{count} new',
+
+    'controls.label': 'Controls',
+    'controls.hand': 'Raise hand',
+    'controls.participants': 'Participants',
+    'controls.chat': 'Chat',
+    'controls.moderation': 'Moderation',
+    'controls.leave': 'Leave',
+    'controls.waiting': '{count} waiting',
+
+    'mod.title': 'Moderation',
+    'mod.lobby': 'Waiting room',
+    'mod.lobby.empty': 'Nobody is waiting.',
+    'mod.admit': 'Admit',
+    'mod.admit.label': 'Admit: {name}',
+    'mod.reject': 'Reject',
+    'mod.reject.label': 'Reject: {name}',
+    'mod.room': 'Room',
+    'mod.lock': 'Room locked',
+    'mod.lock.hint': 'Locked: joining only with the moderator secret.',
+    'mod.lobbyToggle': 'Waiting room on',
+    'mod.lobby.hint': 'On: newcomers wait until a moderator admits them.',
+    'mod.invite': 'Invite',
+    'mod.link.copy': 'Copy room link',
+    'mod.link.copied': 'Room link copied.',
+    'mod.secret': 'Moderator secret',
+    'mod.secret.show': 'Show',
+    'mod.secret.copy': 'Copy',
+    'mod.secret.copied': 'Moderator secret copied.',
+    'mod.secret.hint': 'Whoever knows it joins as a moderator. Share it confidentially only.',
+    'mod.copy_failed': 'Copying was not possible. Please select and copy by hand.',
+    'mod.end': 'End meeting for everyone',
+    'switch.on': 'On',
+    'switch.off': 'Off',
+
+    'confirm.cancel': 'Cancel',
+    'confirm.remove.title': 'Remove participant?',
+    'confirm.remove.text': '{name} will be removed from the meeting.',
+    'confirm.remove.ok': 'Remove',
+    'confirm.end.title': 'End the meeting?',
+    'confirm.end.text': 'The meeting ends for everyone, including people in the waiting room.',
+    'confirm.end.ok': 'End meeting',
+
+    'notice.dismiss': 'Dismiss notice',
+    'notice.mute_requested': '{name} asks you to mute your microphone.',
+    'notice.mute_requested.anonymous': 'A moderator asks you to mute your microphone.',
+    'notice.mute_sent': 'Request to mute sent to {name}.',
+
+    'announce.joined': '{name} joined.',
+    'announce.left.left': '{name} left the meeting.',
+    'announce.left.disconnected': '{name} lost the connection.',
+    'announce.left.removed': '{name} was removed.',
+    'announce.left.idle_timeout': '{name} was disconnected for inactivity.',
+    'announce.left.too_slow': '{name} was disconnected because of a slow connection.',
+    'announce.hand.up': '{name} raised their hand.',
+    'announce.hand.down': '{name} lowered their hand.',
+    'announce.hand.you.up': 'Your hand is raised.',
+    'announce.hand.you.down': 'Your hand is lowered.',
+    'announce.lobby.waiting': '{name} is waiting in the waiting room.',
+    'announce.locked': 'The room is locked.',
+    'announce.unlocked': 'The room is no longer locked.',
+    'announce.lobby.on': 'The waiting room is on.',
+    'announce.lobby.off': 'The waiting room is off.',
+    'announce.role.moderator': '{name} is now a moderator.',
+
+    'end.removed.title': 'You were removed',
+    'end.removed.text': 'A moderator removed you from the meeting.',
+    'end.ended.title': 'Meeting ended',
+    'end.ended.text': 'The meeting has been ended for everyone.',
+    'end.rejected.title': 'Entry declined',
+    'end.rejected.text': 'A moderator declined your request to join.',
+    'end.lost.title': 'Connection lost',
+    'end.lost.text': 'The connection to the server was lost.',
+    'end.lost.idle_timeout': 'The server closed the connection because of inactivity.',
+    'end.lost.too_slow': 'The server closed the connection because it was too slow.',
+    'end.lost.too_large': 'The server closed the connection because a message was too large.',
+    'end.rejoin': 'Join again',
+    'end.back': 'Back to the start page',
+
+    'footer.protocol': 'Protocol v{version}',
+    'conn.idle': 'Not connected',
+    'conn.connecting': 'Connecting',
+    'conn.open': 'Connected',
+    'conn.closed': 'Disconnected',
+
+    'error.malformed': 'The server received a malformed message.',
+    'error.too_large': 'The message is too large.',
+    'error.unknown_type': 'The server does not know this action.',
+    'error.binary_not_supported': 'The server does not accept binary data.',
+    'error.unsupported_protocol': 'This page and the server speak different protocol versions. Please reload the page.',
+    'error.rate_limited': 'Too many actions in a short time. Please wait a moment.',
+    'error.invalid_room': 'The room ID is invalid (1–64 characters: A–Z, a–z, 0–9, - and _).',
+    'error.invalid_name': 'The name is invalid (1–64 characters, no control characters).',
+    'error.invalid_pin': 'The PIN is invalid (1–32 characters).',
+    'error.invalid_text': 'Empty messages cannot be sent.',
+    'error.wrong_pin': 'The PIN is wrong or missing.',
+    'error.room_locked': 'The room is locked. Joining only with the moderator secret.',
+    'error.room_full': 'The room is full.',
+    'error.room_not_found': 'This room does not exist.',
+    'error.already_joined': 'You are already in a room or waiting room.',
+    'error.not_joined': 'This action is only possible inside the meeting.',
+    'error.not_moderator': 'Only moderators can do this.',
+    'error.unknown_participant': 'This person is no longer in the room or waiting room.',
+    'error.chat_too_long': 'The message is too long (at most {max} characters).',
+    'error.chat_rate_limited': 'Too many messages. Please wait a moment.',
+    'error.unknown': 'Unexpected error ({code}).',
+  };
+
+  const strings = Object.freeze({ de: Object.freeze(de), en: Object.freeze(en) });
+  const languages = Object.freeze(Object.keys(strings));
+
+  /** The language to start with: German for any de* browser language, English otherwise. */
+  function detect(browserLanguage) {
+    return typeof browserLanguage === 'string' && browserLanguage.toLowerCase().startsWith('de')
+      ? 'de'
+      : 'en';
+  }
+
+  function has(lang, key) {
+    return Object.prototype.hasOwnProperty.call(strings[lang] || {}, key);
+  }
+
+  /** The text for `key` in `lang` with {placeholders} filled; the key itself if it is unknown. */
+  function format(lang, key, params) {
+    const table = strings[lang] || strings.en;
+    let text = Object.prototype.hasOwnProperty.call(table, key) ? table[key] : strings.en[key];
+    if (typeof text !== 'string') {
+      return key;
+    }
+    if (params) {
+      text = text.replace(/\{([a-z_]+)\}/g, (whole, name) =>
+        Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : whole);
+    }
+    return text;
+  }
+
+  function keys(lang) {
+    return Object.keys(strings[lang] || {});
+  }
+
+  window.KammerI18n = Object.freeze({ languages, detect, has, format, keys });
+}());
