@@ -141,6 +141,8 @@
     'end.lost.idle_timeout': 'Der Server hat die Verbindung wegen Inaktivität getrennt.',
     'end.lost.too_slow': 'Der Server hat die Verbindung getrennt, weil sie zu langsam war.',
     'end.lost.too_large': 'Der Server hat die Verbindung wegen einer zu großen Nachricht getrennt.',
+    'end.lost.server_full': 'Der Server ist ausgelastet. Bitte versuchen Sie es später erneut.',
+    'end.lost.too_many_attempts': 'Zu viele fehlgeschlagene Versuche. Bitte versuchen Sie es später erneut.',
     'end.rejoin': 'Erneut beitreten',
     'end.back': 'Zur Startseite',
 
@@ -161,6 +163,7 @@
     'error.invalid_pin': 'Die PIN ist ungültig (1–32 Zeichen).',
     'error.invalid_text': 'Leere Nachrichten können nicht gesendet werden.',
     'error.wrong_pin': 'Die PIN ist falsch oder fehlt.',
+    'error.wrong_secret': 'Das Moderationsgeheimnis ist falsch.',
     'error.room_locked': 'Der Raum ist gesperrt. Beitritt nur mit Moderationsgeheimnis.',
     'error.room_full': 'Der Raum ist voll.',
     'error.room_not_found': 'Diesen Raum gibt es nicht.',
@@ -307,6 +310,8 @@
     'end.lost.idle_timeout': 'The server closed the connection because of inactivity.',
     'end.lost.too_slow': 'The server closed the connection because it was too slow.',
     'end.lost.too_large': 'The server closed the connection because a message was too large.',
+    'end.lost.server_full': 'The server is busy. Please try again later.',
+    'end.lost.too_many_attempts': 'Too many failed attempts. Please try again later.',
     'end.rejoin': 'Join again',
     'end.back': 'Back to the start page',
 
@@ -327,6 +332,7 @@
     'error.invalid_pin': 'The PIN is invalid (1–32 characters).',
     'error.invalid_text': 'Empty messages cannot be sent.',
     'error.wrong_pin': 'The PIN is wrong or missing.',
+    'error.wrong_secret': 'The moderator secret is wrong.',
     'error.room_locked': 'The room is locked. Joining only with the moderator secret.',
     'error.room_full': 'The room is full.',
     'error.room_not_found': 'This room does not exist.',

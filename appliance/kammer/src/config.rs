@@ -1,0 +1,464 @@
+//! The configuration file (TOML), documented key by key in docs/config.md.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use kammer_core::room::{Limits, RoomPolicy};
+use kammer_server::tls::Tls12;
+use serde::Deserialize;
+
+/// Largest configuration file read, in bytes.
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024;
+
+/// One problem in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The dotted key, e.g. `signalling.max_message_bytes`; empty for the file as a whole.
+    pub key: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong, as a sentence fragment.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if self.key.is_empty() {
+            write!(f, "{}", self.reason)
+        } else {
+            write!(f, "{}: {}", self.key, self.reason)
+        }
+    }
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The problems, in the order of the keys.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        write!(f, "{count} problem{} in the configuration:", if count == 1 { "" } else { "s" })?;
+        for problem in &self.problems {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn single(key: &str, line: Option<usize>, reason: impl Into<String>) -> Self {
+        Self {
+            problems: vec![Problem {
+                key: key.to_owned(),
+                line,
+                reason: reason.into(),
+            }],
+        }
+    }
+}
+
+/// A validated configuration. Only [`Config::from_toml`] and [`Config::demo`] build one.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address and port of the TLS front door.
+    pub listen: SocketAddr,
+    /// Where the appliance keeps its state.
+    pub state_dir: PathBuf,
+    /// TCP connections served at once.
+    pub max_tcp_connections: usize,
+    /// PEM certificate chain.
+    pub certificate: PathBuf,
+    /// PEM private key.
+    pub private_key: PathBuf,
+    /// Whether TLS 1.2 is accepted.
+    pub tls12: Tls12,
+    /// `None`: `/metrics` is off; else the networks that may read it.
+    pub metrics_allow: Option<Vec<IpNet>>,
+    /// Limits of the signalling hub.
+    pub limits: Limits,
+    /// Messages queued per connection before a client counts as too slow.
+    pub outbound_queue: usize,
+    /// How rooms come to be.
+    pub rooms: RoomPolicy,
+    /// Log verbosity.
+    pub log_level: LogLevel,
+    /// Log format.
+    pub log_format: LogFormat,
+    _validated: (),
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The name tracing's filter understands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+/// Log format on standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, for collectors.
+    Json,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: Option<RawServer>,
+    tls: Option<RawTls>,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    signalling: RawSignalling,
+    #[serde(default)]
+    rooms: RawRooms,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    state_dir: Option<PathBuf>,
+    #[serde(default = "default_tcp_connections")]
+    max_connections: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    certificate: Option<PathBuf>,
+    private_key: Option<PathBuf>,
+    #[serde(default)]
+    allow_tls12: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    allow: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSignalling {
+    max_message_bytes: i64,
+    messages_per_second: i64,
+    message_burst: i64,
+    chat_per_10s: i64,
+    chat_max_chars: i64,
+    max_participants_per_room: i64,
+    max_connections: i64,
+    idle_timeout_secs: i64,
+    max_join_attempts: i64,
+    outbound_queue: i64,
+}
+
+impl Default for RawSignalling {
+    fn default() -> Self {
+        let limits = Limits::default();
+        let wide = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        Self {
+            max_message_bytes: wide(limits.max_message_bytes),
+            messages_per_second: limits.messages_per_second.into(),
+            message_burst: limits.message_burst.into(),
+            chat_per_10s: limits.chat_per_10s.into(),
+            chat_max_chars: wide(limits.chat_max_chars),
+            max_participants_per_room: wide(limits.max_participants_per_room),
+            max_connections: wide(limits.max_connections),
+            idle_timeout_secs: i64::try_from(limits.idle_timeout.as_secs()).unwrap_or(i64::MAX),
+            max_join_attempts: limits.max_join_attempts.into(),
+            outbound_queue: 256,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRooms {
+    allow_ad_hoc: bool,
+    lobby_by_default: bool,
+}
+
+impl Default for RawRooms {
+    fn default() -> Self {
+        let policy = RoomPolicy::default();
+        Self {
+            allow_ad_hoc: policy.allow_ad_hoc_rooms,
+            lobby_by_default: policy.lobby_by_default,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    level: LogLevel,
+    format: LogFormat,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+        }
+    }
+}
+
+fn default_tcp_connections() -> i64 {
+    2048
+}
+
+/// Collects problems while validating.
+struct Check {
+    problems: Vec<Problem>,
+}
+
+impl Check {
+    fn fail(&mut self, key: &str, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.to_owned(),
+            line: None,
+            reason: reason.into(),
+        });
+    }
+
+    /// An integer in `min..=max`; on failure records the problem and returns `min`.
+    fn range<T: TryFrom<i64>>(&mut self, key: &str, value: i64, min: i64, max: i64) -> T {
+        let fallback = || T::try_from(min).ok().expect("minimum fits the target type");
+        if value < min || value > max {
+            self.fail(key, format!("{value} is out of range; allowed are {min} to {max}"));
+            return fallback();
+        }
+        T::try_from(value).unwrap_or_else(|_| fallback())
+    }
+
+    fn required<T>(&mut self, key: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.fail(key, "is required");
+        }
+        value
+    }
+
+    fn readable_file(&mut self, key: &str, path: &Path) {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => self.fail(key, format!("{} is not a regular file", path.display())),
+            Err(error) => self.fail(key, format!("{} cannot be read: {error}", path.display())),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration file's text. `check_files` also checks that the
+    /// files it names exist (the default for `serve` and `config check`).
+    pub fn from_toml(text: &str, check_files: bool) -> Result<Self, ConfigError> {
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError::single(
+                "",
+                None,
+                format!("the file is larger than {MAX_CONFIG_BYTES} bytes"),
+            ));
+        }
+        let raw = parse(text)?;
+        validate(raw, check_files)
+    }
+
+    /// The embedded defaults of `kammer demo`, with its state directory and port, validated like
+    /// any configuration.
+    pub fn demo(state_dir: &Path, port: u16, certificate: &Path, private_key: &Path) -> Result<Self, ConfigError> {
+        let mut raw = parse(include_str!("demo.toml"))?;
+        let server = raw.server.get_or_insert(RawServer {
+            listen: None,
+            state_dir: None,
+            max_connections: default_tcp_connections(),
+        });
+        server.listen = Some(format!("127.0.0.1:{port}"));
+        server.state_dir = Some(state_dir.to_owned());
+        raw.tls = Some(RawTls {
+            certificate: Some(certificate.to_owned()),
+            private_key: Some(private_key.to_owned()),
+            allow_tls12: false,
+        });
+        validate(raw, true)
+    }
+}
+
+fn parse(text: &str) -> Result<RawConfig, ConfigError> {
+    let line_of = |span: Option<std::ops::Range<usize>>| {
+        span.map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
+    };
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|e| ConfigError::single("", line_of(e.span()), e.message().to_owned()))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let key = error.path().to_string();
+        let inner = error.into_inner();
+        let key = if key == "." { String::new() } else { key };
+        ConfigError::single(&key, line_of(inner.span()), explain(inner.message()))
+    })
+}
+
+/// Rewords serde's messages for people who edit a file rather than a struct.
+fn explain(message: &str) -> String {
+    message
+        .replace("unknown field", "unknown key")
+        .replace("missing field", "missing key")
+        .replace(", expected one of", "; the keys allowed here are")
+        .replace(", expected", "; expected")
+}
+
+fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
+    let mut check = Check { problems: Vec::new() };
+    let c = &mut check;
+
+    let (listen, state_dir, max_tcp) = match c.required("server", raw.server) {
+        Some(server) => {
+            let listen = c.required("server.listen", server.listen).and_then(|text| {
+                text.parse::<SocketAddr>()
+                    .map_err(|_| c.fail("server.listen", format!("\"{text}\" is not an address with port, such as \"0.0.0.0:443\" or \"[::]:443\"")))
+                    .ok()
+            });
+            let state_dir = c.required("server.state_dir", server.state_dir);
+            let max_tcp: usize = c.range("server.max_connections", server.max_connections, 16, 1_000_000);
+            (listen, state_dir, max_tcp)
+        }
+        None => (None, None, 0),
+    };
+
+    let (certificate, private_key, tls12) = match c.required("tls", raw.tls) {
+        Some(tls) => {
+            let certificate = c.required("tls.certificate", tls.certificate);
+            let private_key = c.required("tls.private_key", tls.private_key);
+            if check_files {
+                if let Some(path) = &certificate {
+                    c.readable_file("tls.certificate", path);
+                }
+                if let Some(path) = &private_key {
+                    c.readable_file("tls.private_key", path);
+                }
+            }
+            let tls12 = if tls.allow_tls12 { Tls12::Allowed } else { Tls12::Refused };
+            (certificate, private_key, tls12)
+        }
+        None => (None, None, Tls12::Refused),
+    };
+
+    let metrics_allow = if raw.metrics.enabled {
+        if raw.metrics.allow.is_empty() {
+            c.fail("metrics.allow", "must name at least one network when metrics are enabled, such as \"127.0.0.1/32\"");
+        }
+        let mut nets = Vec::new();
+        for (i, entry) in raw.metrics.allow.iter().enumerate() {
+            match entry.parse::<IpNet>().or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from)) {
+                Ok(net) => nets.push(net),
+                Err(_) => c.fail(
+                    &format!("metrics.allow[{i}]"),
+                    format!("\"{entry}\" is not an address or network such as \"10.0.0.0/8\""),
+                ),
+            }
+        }
+        Some(nets)
+    } else {
+        if !raw.metrics.allow.is_empty() {
+            c.fail("metrics.allow", "is set but metrics.enabled is false; enable metrics or remove the list");
+        }
+        None
+    };
+
+    let s = &raw.signalling;
+    let max_message_bytes: usize = c.range("signalling.max_message_bytes", s.max_message_bytes, 1024, 1 << 20);
+    let messages_per_second: u32 = c.range("signalling.messages_per_second", s.messages_per_second, 1, 1000);
+    let message_burst: u32 = c.range("signalling.message_burst", s.message_burst, 1, 10_000);
+    if message_burst < messages_per_second {
+        c.fail("signalling.message_burst", "must be at least signalling.messages_per_second");
+    }
+    let chat_per_10s: u32 = c.range("signalling.chat_per_10s", s.chat_per_10s, 1, 100);
+    let chat_max_chars: usize = c.range("signalling.chat_max_chars", s.chat_max_chars, 1, 100_000);
+    // A chat message of the longest text (up to 4 bytes a character, JSON-escaped up to 6)
+    // must fit into one message.
+    if chat_max_chars.saturating_mul(6).saturating_add(64) > max_message_bytes {
+        c.fail(
+            "signalling.chat_max_chars",
+            format!("a text of {chat_max_chars} characters may not fit into signalling.max_message_bytes = {max_message_bytes}; allow at most {}", max_message_bytes.saturating_sub(64) / 6),
+        );
+    }
+    let max_participants_per_room: usize =
+        c.range("signalling.max_participants_per_room", s.max_participants_per_room, 2, 10_000);
+    let max_connections: usize = c.range("signalling.max_connections", s.max_connections, 1, 1_000_000);
+    let idle_secs: u64 = c.range("signalling.idle_timeout_secs", s.idle_timeout_secs, 10, 86_400);
+    let max_join_attempts: u32 = c.range("signalling.max_join_attempts", s.max_join_attempts, 1, 1000);
+    let outbound_queue: usize = c.range("signalling.outbound_queue", s.outbound_queue, 16, 65_536);
+
+    if !check.problems.is_empty() {
+        return Err(ConfigError { problems: check.problems });
+    }
+    let (Some(listen), Some(state_dir), Some(certificate), Some(private_key)) =
+        (listen, state_dir, certificate, private_key)
+    else {
+        unreachable!("a missing required value is recorded as a problem")
+    };
+    Ok(Config {
+        listen,
+        state_dir,
+        max_tcp_connections: max_tcp,
+        certificate,
+        private_key,
+        tls12,
+        metrics_allow,
+        limits: Limits {
+            max_message_bytes,
+            messages_per_second,
+            message_burst,
+            chat_per_10s,
+            chat_max_chars,
+            max_participants_per_room,
+            max_connections,
+            idle_timeout: Duration::from_secs(idle_secs),
+            max_join_attempts,
+        },
+        outbound_queue,
+        rooms: RoomPolicy {
+            allow_ad_hoc_rooms: raw.rooms.allow_ad_hoc,
+            lobby_by_default: raw.rooms.lobby_by_default,
+        },
+        log_level: raw.log.level,
+        log_format: raw.log.format,
+        _validated: (),
+    })
+}

@@ -1,0 +1,189 @@
+//! `kammer`: the appliance in one binary.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kammer::config::{Config, LogFormat, MAX_CONFIG_BYTES};
+use kammer_server::{Server, Settings, tls};
+
+#[derive(Debug, Parser)]
+#[command(name = "kammer", version, about = "A sealed video-conference appliance.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run on embedded defaults: a development CA, a localhost certificate, HTTPS on 127.0.0.1.
+    Demo {
+        /// TCP port (0 picks a free one).
+        #[arg(long, default_value_t = 8443)]
+        port: u16,
+        /// Directory for the demo's state; reused when it exists.
+        #[arg(long, default_value = "./kammer-state")]
+        state_dir: PathBuf,
+    },
+    /// Run with a configuration file (production).
+    Serve {
+        /// The TOML configuration file (see docs/config.md).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Public-key infrastructure.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file without starting anything.
+    Check {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Create (or reuse) the development CA and a localhost server certificate.
+    DevCa {
+        /// Directory for the CA and certificate files.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo { port, state_dir } => demo(port, &state_dir),
+        Command::Serve { config } => load(&config).and_then(|config| run(config, None)),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => load(&file).map(|config| {
+            println!(
+                "{}: valid (listen {}, TLS 1.2 {}, metrics {})",
+                file.display(),
+                config.listen,
+                match config.tls12 {
+                    tls::Tls12::Allowed => "allowed",
+                    tls::Tls12::Refused => "refused",
+                },
+                if config.metrics_allow.is_some() { "on" } else { "off" },
+            );
+        }),
+        Command::Pki {
+            command: PkiCommand::DevCa { dir },
+        } => kammer_certs::ensure_dev_pki(&dir)
+            .map(|pki| {
+                println!("CA certificate:     {}", pki.ca_certificate.display());
+                println!("server certificate: {}", pki.server_chain.display());
+                println!("server key:         {}", pki.server_key.display());
+            })
+            .map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kammer: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.len() > MAX_CONFIG_BYTES as u64 {
+        anyhow::bail!("{}: larger than {MAX_CONFIG_BYTES} bytes; is this the right file?", path.display());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Config::from_toml(&text, true).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+}
+
+fn demo(port: u16, state_dir: &Path) -> anyhow::Result<()> {
+    let pki = kammer_certs::ensure_dev_pki(&state_dir.join("pki")).context("cannot create the development PKI")?;
+    let config = Config::demo(state_dir, port, &pki.server_chain, &pki.server_key)?;
+    let ca = std::fs::canonicalize(&pki.ca_certificate).unwrap_or(pki.ca_certificate);
+    run(config, Some(ca))
+}
+
+fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
+    init_logging(&config);
+    let tls = tls::server_config(&config.certificate, &config.private_key, config.tls12)?;
+    let footer_notice = demo_ca
+        .is_some()
+        .then(|| "Demo mode: development certificate, not for classified use.".to_owned());
+    let settings = Settings {
+        tls,
+        limits: config.limits.clone(),
+        policy: config.rooms,
+        outbound_queue: config.outbound_queue,
+        max_tcp_connections: config.max_tcp_connections,
+        metrics_allow: config.metrics_allow.clone(),
+        footer_notice,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("kammer-net")
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(config.listen, settings).await?;
+        let address = server.local_addr()?;
+        tracing::info!(%address, tls12 = ?config.tls12, "serving");
+        if let Some(ca) = &demo_ca {
+            let host = match address.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            println!("Kammer demo is running.");
+            println!("  URL:     https://{host}:{}/", address.port());
+            println!("  CA file: {}", ca.display());
+            println!("Trust the CA file in your browser (or accept the warning once). Stop with Ctrl+C.");
+        }
+        server.serve(shutdown_signal()).await;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KAMMER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    let _ = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

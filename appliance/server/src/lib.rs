@@ -1,0 +1,150 @@
+//! The I/O shell of Kammer: everything that touches a socket.
+//!
+//! * [`tls`] builds the restricted TLS policy (BSI TR-02102-2) as an explicit rustls
+//!   `CryptoProvider`.
+//! * [`Server`] binds one TCP port and serves, over TLS only, the embedded web client, the
+//!   WebSocket signalling endpoint `/signal`, `/healthz` and (when enabled, for an address
+//!   allowlist) `/metrics`.
+//! * The signalling hub of `kammer-core` runs in one task (the driver); connection tasks feed it
+//!   events and carry out its outputs. No protocol decision is taken here.
+
+mod http;
+mod metrics;
+mod signal;
+pub mod tls;
+mod web;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use kammer_core::room::{Limits, RoomPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+/// How long a client may take for the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the server needs, validated and built by the binary.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The TLS configuration, from [`tls::server_config`].
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Limits of the signalling hub.
+    pub limits: Limits,
+    /// How rooms come to be.
+    pub policy: RoomPolicy,
+    /// Messages queued per connection before the client counts as too slow.
+    pub outbound_queue: usize,
+    /// TCP connections served at once.
+    pub max_tcp_connections: usize,
+    /// `/metrics`: `None` when disabled, else the networks allowed to read it.
+    pub metrics_allow: Option<Vec<IpNet>>,
+    /// A line for the web client's footer (for example a warning about a development setup).
+    pub footer_notice: Option<String>,
+}
+
+/// Counters of the shell itself (the hub counts signalling).
+#[derive(Debug, Default)]
+pub(crate) struct ShellCounters {
+    pub(crate) tcp_accepted: AtomicU64,
+    pub(crate) tcp_refused_busy: AtomicU64,
+    pub(crate) tls_handshake_failed: AtomicU64,
+    pub(crate) http_requests: AtomicU64,
+    pub(crate) ws_upgrades_refused: AtomicU64,
+}
+
+/// Failure to start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The configured address.
+        address: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet serving, server.
+pub struct Server {
+    listener: TcpListener,
+    settings: Settings,
+}
+
+impl Server {
+    /// Binds the TCP port.
+    pub async fn bind(address: SocketAddr, settings: Settings) -> Result<Self, ServeError> {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ServeError::Bind { address, source })?;
+        Ok(Self { listener, settings })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
+        let Self { listener, settings } = self;
+        let counters = Arc::new(ShellCounters::default());
+        let hub = signal::spawn_driver(settings.limits.clone(), settings.policy);
+        let app = http::router(http::AppState {
+            hub,
+            counters: Arc::clone(&counters),
+            metrics_allow: settings.metrics_allow.clone().map(Arc::new),
+            outbound_queue: settings.outbound_queue,
+            footer_notice: settings.footer_notice.clone().map(Arc::from),
+        });
+        let acceptor = TlsAcceptor::from(Arc::clone(&settings.tls));
+        let slots = Arc::new(Semaphore::new(settings.max_tcp_connections));
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // Typically EMFILE: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                counters.tcp_refused_busy.fetch_add(1, Ordering::Relaxed);
+                drop(tcp);
+                continue;
+            };
+            counters.tcp_accepted.fetch_add(1, Ordering::Relaxed);
+            let acceptor = acceptor.clone();
+            let app = app.clone();
+            let counters = Arc::clone(&counters);
+            tokio::spawn(async move {
+                let _slot = slot;
+                let _ = tcp.set_nodelay(true);
+                let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(error)) => {
+                        counters.tls_handshake_failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        counters.tls_handshake_failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                http::serve_connection(tls, peer, app).await;
+            });
+        }
+    }
+}

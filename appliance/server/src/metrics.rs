@@ -1,0 +1,89 @@
+//! `/metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use kammer_core::room::CloseReason;
+use kammer_core::signal::ErrorCode;
+
+use crate::ShellCounters;
+use crate::signal::Snapshot;
+
+pub(crate) fn render(snapshot: &Snapshot, shell: &ShellCounters) -> String {
+    let mut out = String::with_capacity(4096);
+    let gauges = snapshot.gauges;
+    let counters = &snapshot.counters;
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let plain = |value: u64| vec![(String::new(), value)];
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+
+    metric(
+        "kammer_build_info",
+        "gauge",
+        "Version of the running binary.",
+        &[(format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1)],
+    );
+    metric("kammer_signal_connections", "gauge", "Open signalling connections.", &plain(gauges.connections as u64));
+    metric("kammer_rooms", "gauge", "Rooms with at least one participant.", &plain(gauges.rooms as u64));
+    metric("kammer_participants", "gauge", "Admitted participants over all rooms.", &plain(gauges.participants as u64));
+    metric("kammer_lobby_waiting", "gauge", "Participants waiting in lobbies.", &plain(gauges.waiting as u64));
+    metric(
+        "kammer_signal_messages_total",
+        "counter",
+        "Signalling messages received.",
+        &plain(counters.messages_received),
+    );
+    metric(
+        "kammer_chat_messages_total",
+        "counter",
+        "Chat messages delivered to rooms.",
+        &plain(counters.chat_messages),
+    );
+    let dropped: Vec<(String, u64)> = ErrorCode::ALL
+        .iter()
+        .map(|code| (format!("{{reason=\"{}\"}}", code.as_str()), counters.dropped(*code)))
+        .collect();
+    metric(
+        "kammer_signal_dropped_total",
+        "counter",
+        "Signalling messages refused, by error code.",
+        &dropped,
+    );
+    let closed: Vec<(String, u64)> = CloseReason::ALL
+        .iter()
+        .map(|reason| (format!("{{reason=\"{}\"}}", reason.as_str()), counters.closed(*reason)))
+        .collect();
+    metric(
+        "kammer_signal_closed_total",
+        "counter",
+        "Signalling connections closed by the server, by reason.",
+        &closed,
+    );
+    metric("kammer_tcp_accepted_total", "counter", "TCP connections accepted.", &plain(load(&shell.tcp_accepted)));
+    metric(
+        "kammer_tcp_refused_total",
+        "counter",
+        "TCP connections refused because the connection limit was reached.",
+        &plain(load(&shell.tcp_refused_busy)),
+    );
+    metric(
+        "kammer_tls_handshake_failures_total",
+        "counter",
+        "TLS handshakes that failed or timed out.",
+        &plain(load(&shell.tls_handshake_failed)),
+    );
+    metric("kammer_http_requests_total", "counter", "HTTP requests served.", &plain(load(&shell.http_requests)));
+    metric(
+        "kammer_websocket_refused_total",
+        "counter",
+        "WebSocket upgrades refused (wrong origin).",
+        &plain(load(&shell.ws_upgrades_refused)),
+    );
+    out
+}

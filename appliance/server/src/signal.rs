@@ -1,0 +1,149 @@
+//! The signalling driver: one task owns the hub; connection tasks send it events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kammer_core::room::{CloseReason, ConnId, Counters, Entropy, Gauges, Hub, Limits, Output, RoomPolicy};
+use ring::rand::{SecureRandom, SystemRandom};
+use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc::error::TrySendError;
+
+/// Events queued towards the driver before connection tasks wait.
+const EVENT_QUEUE: usize = 4096;
+
+/// What a connection task tells the driver.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Connect {
+        conn: ConnId,
+        outbound: mpsc::Sender<Outbound>,
+    },
+    Text {
+        conn: ConnId,
+        frame: Vec<u8>,
+    },
+    Binary {
+        conn: ConnId,
+    },
+    Disconnect {
+        conn: ConnId,
+    },
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// What the driver tells a connection task.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Text(Arc<str>),
+    Close(CloseReason),
+}
+
+/// The hub's figures, for `/metrics`.
+#[derive(Debug, Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) counters: Counters,
+    pub(crate) gauges: Gauges,
+}
+
+/// The handle connection tasks use.
+#[derive(Debug, Clone)]
+pub(crate) struct HubHandle {
+    pub(crate) events: mpsc::Sender<Event>,
+    next_conn: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl HubHandle {
+    pub(crate) fn new_conn_id(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+
+    pub(crate) async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.events.send(Event::Snapshot(tx)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// The operating system's CSPRNG through ring.
+struct SystemEntropy(SystemRandom);
+
+impl Entropy for SystemEntropy {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self.0
+            .fill(buf)
+            .expect("the kernel's random source does not fail after boot");
+    }
+}
+
+pub(crate) fn spawn_driver(limits: Limits, policy: RoomPolicy) -> HubHandle {
+    let (events, rx) = mpsc::channel(EVENT_QUEUE);
+    let hub = Hub::new(limits, policy, SystemEntropy(SystemRandom::new()));
+    tokio::spawn(drive(hub, rx));
+    HubHandle {
+        events,
+        next_conn: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+    }
+}
+
+/// Feeds events and timeouts into the hub and carries out its outputs, until every sender is gone.
+async fn drive(mut hub: Hub<SystemEntropy>, mut events: mpsc::Receiver<Event>) {
+    let mut conns: HashMap<ConnId, mpsc::Sender<Outbound>> = HashMap::new();
+    loop {
+        let deadline = hub.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                let now = Instant::now();
+                match event {
+                    Event::Connect { conn, outbound } => {
+                        conns.insert(conn, outbound);
+                        hub.handle_connect(conn, now);
+                    }
+                    Event::Text { conn, frame } => hub.handle_message(conn, &frame, now),
+                    Event::Binary { conn } => hub.handle_binary(conn, now),
+                    Event::Disconnect { conn } => {
+                        conns.remove(&conn);
+                        hub.handle_disconnect(conn, now);
+                    }
+                    Event::Snapshot(reply) => {
+                        let _ = reply.send(Snapshot {
+                            counters: hub.counters().clone(),
+                            gauges: hub.gauges(),
+                        });
+                    }
+                }
+            }
+            () = sleep_until(deadline) => hub.handle_timeout(Instant::now()),
+        }
+        while let Some(output) = hub.poll_output() {
+            match output {
+                Output::Send { conn, text } => {
+                    let Some(tx) = conns.get(&conn) else { continue };
+                    match tx.try_send(Outbound::Text(text)) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => hub.handle_slow(conn, Instant::now()),
+                        Err(TrySendError::Closed(_)) => {
+                            conns.remove(&conn);
+                            hub.handle_disconnect(conn, Instant::now());
+                        }
+                    }
+                }
+                Output::Close { conn, reason } => {
+                    if let Some(tx) = conns.remove(&conn) {
+                        tracing::debug!(conn = conn.0, reason = reason.as_str(), "closing");
+                        // If the queue is full the dropped sender ends the task all the same.
+                        let _ = tx.try_send(Outbound::Close(reason));
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

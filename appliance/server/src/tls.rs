@@ -1,0 +1,126 @@
+//! The TLS policy: BSI TR-02102-2 as an explicit rustls `CryptoProvider`.
+//!
+//! * TLS 1.3 with `TLS_AES_128_GCM_SHA256` and `TLS_AES_256_GCM_SHA384`;
+//! * TLS 1.2 only when enabled, and then only ECDHE-ECDSA with AES-GCM;
+//! * key exchange on secp256r1 and secp384r1 only (no X25519), no ChaCha20-Poly1305;
+//! * the server's order of preference wins; session tickets are not issued.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::crypto::{CryptoProvider, ring};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ServerConfig, SupportedCipherSuite, version};
+
+/// Whether TLS 1.2 is accepted besides TLS 1.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls12 {
+    /// TLS 1.3 only (the default).
+    Refused,
+    /// TLS 1.2 with ECDHE-ECDSA and AES-GCM, for clients that cannot do 1.3.
+    Allowed,
+}
+
+/// Could not build the TLS configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or contains nothing usable.
+    #[error("{path}: {reason}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// rustls refused the combination (for example a key that does not match the certificate).
+    #[error("TLS configuration refused: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The restricted provider. Every field of ring's provider is named, so that a new field in a
+/// future rustls forces a review here.
+pub fn provider(tls12: Tls12) -> CryptoProvider {
+    let CryptoProvider {
+        cipher_suites: _,
+        kx_groups: _,
+        signature_verification_algorithms,
+        secure_random,
+        key_provider,
+    } = ring::default_provider();
+    let mut cipher_suites: Vec<SupportedCipherSuite> = vec![
+        ring::cipher_suite::TLS13_AES_256_GCM_SHA384,
+        ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
+    ];
+    if tls12 == Tls12::Allowed {
+        cipher_suites.extend([
+            ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            ring::cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ]);
+    }
+    CryptoProvider {
+        cipher_suites,
+        kx_groups: vec![ring::kx_group::SECP384R1, ring::kx_group::SECP256R1],
+        signature_verification_algorithms,
+        secure_random,
+        key_provider,
+    }
+}
+
+/// Builds the server configuration from a PEM certificate chain and a PEM private key.
+pub fn server_config(
+    chain_pem: &Path,
+    key_pem: &Path,
+    tls12: Tls12,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let pem_error = |path: &Path, reason: String| TlsError::Pem {
+        path: path.display().to_string(),
+        reason,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(chain_pem)
+        .map_err(|e| pem_error(chain_pem, e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_error(chain_pem, e.to_string()))?;
+    if chain.is_empty() {
+        return Err(pem_error(chain_pem, "contains no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_pem).map_err(|e| pem_error(key_pem, e.to_string()))?;
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls12 {
+        Tls12::Refused => &[&version::TLS13],
+        Tls12::Allowed => &[&version::TLS13, &version::TLS12],
+    };
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider(tls12)))
+        .with_protocol_versions(versions)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.ignore_client_order = true;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.send_tls13_tickets = 0;
+    Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_has_only_gcm_suites_and_nist_groups() {
+        for tls12 in [Tls12::Refused, Tls12::Allowed] {
+            let provider = provider(tls12);
+            for suite in &provider.cipher_suites {
+                let name = format!("{:?}", suite.suite());
+                assert!(name.contains("GCM"), "{name}");
+                assert!(!name.contains("CHACHA"), "{name}");
+                assert!(!name.contains("RSA"), "{name}");
+            }
+            let groups: Vec<String> = provider
+                .kx_groups
+                .iter()
+                .map(|g| format!("{:?}", g.name()))
+                .collect();
+            assert_eq!(groups, ["secp384r1", "secp256r1"]);
+        }
+        assert_eq!(provider(Tls12::Refused).cipher_suites.len(), 2);
+        assert_eq!(provider(Tls12::Allowed).cipher_suites.len(), 4);
+    }
+}

@@ -1,0 +1,215 @@
+//! The development PKI: a local CA and a localhost server certificate.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+};
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use crate::CertError;
+
+/// Validity of the development CA.
+const CA_VALIDITY: Duration = Duration::days(5 * 365);
+/// Validity of the server certificate; browsers refuse leaf certificates valid for longer than
+/// 398 days.
+const SERVER_VALIDITY: Duration = Duration::days(397);
+
+/// Where the development PKI lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevPki {
+    /// The CA certificate to trust (PEM).
+    pub ca_certificate: PathBuf,
+    /// The server certificate followed by the CA certificate (PEM).
+    pub server_chain: PathBuf,
+    /// The server's private key (PKCS#8 PEM, mode 0600).
+    pub server_key: PathBuf,
+    /// Whether this call created anything (false: everything was reused).
+    pub created: bool,
+}
+
+/// Creates the development CA and server certificate in `dir`, reusing whatever already exists.
+///
+/// A missing server certificate is issued by an existing CA; an existing file is never replaced.
+pub fn ensure_dev_pki(dir: &Path) -> Result<DevPki, CertError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| io_error(dir, source))?;
+    let ca_cert_path = dir.join("ca.pem");
+    let ca_key_path = dir.join("ca.key");
+    let server_chain = dir.join("server.pem");
+    let server_key = dir.join("server.key");
+    let now = OffsetDateTime::now_utc();
+    let mut created = false;
+
+    let (ca_pem, ca_key) = if ca_cert_path.exists() && ca_key_path.exists() {
+        let pem = read(&ca_cert_path)?;
+        let key = KeyPair::from_pem(&read_secret(&ca_key_path)?)?;
+        (pem, key)
+    } else if ca_cert_path.exists() || ca_key_path.exists() {
+        return Err(io_error(
+            dir,
+            std::io::Error::other(
+                "only one of ca.pem and ca.key exists; restore the other or remove both",
+            ),
+        ));
+    } else {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let cert = ca_params(now)?.self_signed(&key)?;
+        write_new(&ca_key_path, key.serialize_pem().as_bytes(), 0o600)?;
+        write_new(&ca_cert_path, cert.pem().as_bytes(), 0o644)?;
+        created = true;
+        (cert.pem(), key)
+    };
+
+    if !(server_chain.exists() && server_key.exists()) {
+        if server_chain.exists() || server_key.exists() {
+            return Err(io_error(
+                dir,
+                std::io::Error::other(
+                    "only one of server.pem and server.key exists; restore the other or remove both",
+                ),
+            ));
+        }
+        let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key)?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let cert = server_params(now)?.signed_by(&key, &issuer)?;
+        let key_pem = Zeroizing::new(key.serialize_pem());
+        write_new(&server_key, key_pem.as_bytes(), 0o600)?;
+        write_new(&server_chain, format!("{}{}", cert.pem(), ca_pem).as_bytes(), 0o644)?;
+        created = true;
+    }
+
+    Ok(DevPki {
+        ca_certificate: ca_cert_path,
+        server_chain,
+        server_key,
+        created,
+    })
+}
+
+fn ca_params(now: OffsetDateTime) -> Result<CertificateParams, CertError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, "Kammer development");
+    name.push(DnType::CommonName, "Kammer development CA");
+    params.distinguished_name = name;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + CA_VALIDITY;
+    Ok(params)
+}
+
+fn server_params(now: OffsetDateTime) -> Result<CertificateParams, CertError> {
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
+    params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, "Kammer development");
+    name.push(DnType::CommonName, "localhost");
+    params.distinguished_name = name;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + SERVER_VALIDITY;
+    Ok(params)
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> CertError {
+    CertError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn read(path: &Path) -> Result<String, CertError> {
+    fs::read_to_string(path).map_err(|source| io_error(path, source))
+}
+
+fn read_secret(path: &Path) -> Result<Zeroizing<String>, CertError> {
+    read(path).map(Zeroizing::new)
+}
+
+/// Writes a file that must not exist yet: to a temporary name first, then renamed into place.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertError> {
+    let tmp = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|source| io_error(&tmp, source))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|source| io_error(&tmp, source))?;
+    if path.exists() {
+        return Err(io_error(
+            path,
+            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "refusing to overwrite"),
+        ));
+    }
+    fs::rename(&tmp, path).map_err(|source| io_error(path, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn creates_once_then_reuses() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = ensure_dev_pki(dir.path()).expect("created");
+        assert!(first.created);
+        let ca = fs::read(&first.ca_certificate).expect("ca");
+        let key = fs::read(&first.server_key).expect("key");
+        let mode = fs::metadata(&first.server_key).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let chain = fs::read_to_string(&first.server_chain).expect("chain");
+        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
+
+        let second = ensure_dev_pki(dir.path()).expect("reused");
+        assert!(!second.created);
+        assert_eq!(fs::read(&second.ca_certificate).expect("ca"), ca);
+        assert_eq!(fs::read(&second.server_key).expect("key"), key);
+    }
+
+    #[test]
+    fn missing_server_certificate_is_issued_by_the_existing_ca() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = ensure_dev_pki(dir.path()).expect("created");
+        let ca = fs::read(&first.ca_certificate).expect("ca");
+        fs::remove_file(&first.server_chain).expect("rm");
+        fs::remove_file(&first.server_key).expect("rm");
+        let second = ensure_dev_pki(dir.path()).expect("reissued");
+        assert!(second.created);
+        assert_eq!(fs::read(&second.ca_certificate).expect("ca"), ca);
+        let chain = fs::read_to_string(&second.server_chain).expect("chain");
+        assert!(chain.ends_with(&String::from_utf8(ca).expect("utf8")));
+    }
+
+    #[test]
+    fn half_a_key_pair_is_an_error_not_an_overwrite() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = ensure_dev_pki(dir.path()).expect("created");
+        fs::remove_file(&first.server_key).expect("rm");
+        let chain = fs::read(&first.server_chain).expect("chain");
+        let error = ensure_dev_pki(dir.path()).expect_err("must refuse");
+        assert!(error.to_string().contains("server.key"), "{error}");
+        assert_eq!(fs::read(&first.server_chain).expect("chain"), chain);
+    }
+}
