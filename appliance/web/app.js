@@ -1083,9 +1083,9 @@
     ui.participantsToggle.setAttribute('aria-expanded', String(panelOpen.participants));
     ui.chatToggle.setAttribute('aria-expanded', String(panelOpen.chat));
     ui.moderatorToggle.setAttribute('aria-expanded', String(panelOpen.moderation));
-    const anyOpen = !ui.participantsPanel.hidden || !ui.chatPanel.hidden || !ui.moderatorPanel.hidden;
-    ui.sidePanels.hidden = !anyOpen;
-    ui.meetingBody.classList.toggle('no-panels', !anyOpen);
+    const sideOpen = panelOpen.participants || panelOpen.chat;
+    ui.sidePanels.hidden = !sideOpen;
+    ui.meetingBody.classList.toggle('no-panels', !sideOpen);
     if (panelOpen.chat) {
       session.unread = 0;
     }

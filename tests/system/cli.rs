@@ -1,1 +1,113 @@
-//! placeholder
+//! The command line: `config check`, `demo` reruns, `pki dev-ca`, bad invocations.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::process::Command;
+
+use support::{Appliance, KAMMER};
+
+fn kammer(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(KAMMER).args(args).output().expect("run kammer");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn config_check_accepts_a_valid_file_and_names_every_problem_of_an_invalid_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = dir.path().join("pki");
+    assert!(kammer(&["pki", "dev-ca", "--dir", pki.to_str().expect("utf8")]).0);
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        format!(
+            "[server]\nlisten = \"0.0.0.0:443\"\nstate_dir = \"/var/lib/kammer\"\n[tls]\ncertificate = \"{p}/server.pem\"\nprivate_key = \"{p}/server.key\"\n[metrics]\nenabled = true\nallow = [\"10.0.0.0/8\"]\n",
+            p = pki.display()
+        ),
+    )
+    .expect("write");
+    let (ok, stdout, stderr) = kammer(&["config", "check", good.to_str().expect("utf8")]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("valid (listen 0.0.0.0:443, TLS 1.2 refused, metrics on)"), "{stdout}");
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\nlisten = \"everywhere\"\nstate_dir = \"/x\"\n[tls]\ncertificate = \"/nonexistent.pem\"\nprivate_key = \"/nonexistent.key\"\n[signalling]\nidle_timeout_secs = 1\n",
+    )
+    .expect("write");
+    let (ok, _, stderr) = kammer(&["config", "check", bad.to_str().expect("utf8")]);
+    assert!(!ok);
+    for expected in [
+        "4 problems in the configuration",
+        "server.listen: \"everywhere\" is not an address with port",
+        "tls.certificate: /nonexistent.pem cannot be read",
+        "tls.private_key: /nonexistent.key cannot be read",
+        "signalling.idle_timeout_secs: 1 is out of range; allowed are 10 to 86400",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in\n{stderr}");
+    }
+
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "[sever]\nlisten = \"0.0.0.0:443\"\n").expect("write");
+    let (ok, _, stderr) = kammer(&["config", "check", typo.to_str().expect("utf8")]);
+    assert!(!ok);
+    assert!(stderr.contains("line 1: sever: unknown key `sever`"), "{stderr}");
+
+    let (ok, _, stderr) = kammer(&["config", "check", "/nonexistent/kammer.toml"]);
+    assert!(!ok);
+    assert!(stderr.contains("cannot read /nonexistent/kammer.toml"), "{stderr}");
+
+    let (ok, _, stderr) = kammer(&["serve", "--config", bad.to_str().expect("utf8")]);
+    assert!(!ok, "serve refuses an invalid configuration");
+    assert!(stderr.contains("server.listen"), "{stderr}");
+}
+
+#[test]
+fn demo_reuses_its_state_and_never_overwrites_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state");
+    let first = Appliance::demo_in(&state);
+    let ca = std::fs::read(&first.ca).expect("CA written");
+    let key = std::fs::read(state.join("pki/server.key")).expect("key written");
+    drop(first);
+
+    let mut second = Command::new(KAMMER)
+        .args(["demo", "--port", "0", "--state-dir"])
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("second start");
+    let mut line = String::new();
+    let mut reader = std::io::BufReader::new(second.stdout.take().expect("stdout"));
+    while !line.contains("CA file:") {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut reader, &mut line).expect("read") > 0, "demo ended early");
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+    assert!(line.contains(&format!("{}", state.join("pki/ca.pem").display())), "{line}");
+    assert_eq!(std::fs::read(state.join("pki/ca.pem")).expect("CA"), ca);
+    assert_eq!(std::fs::read(state.join("pki/server.key")).expect("key"), key);
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let kammer_a = Appliance::demo();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = kammer_a.addr.port().to_string();
+    let (ok, _, stderr) = kammer(&["demo", "--port", &port, "--state-dir", dir.path().to_str().expect("utf8")]);
+    assert!(!ok);
+    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+}
+
+#[test]
+fn unknown_commands_fail_with_usage() {
+    let (ok, _, stderr) = kammer(&["frobnicate"]);
+    assert!(!ok);
+    assert!(stderr.contains("Usage"), "{stderr}");
+}

@@ -462,3 +462,6 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
         _validated: (),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,251 @@
+//! Every rule of the validator, one message each.
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[server]
+listen = "127.0.0.1:8443"
+state_dir = "/var/lib/kammer"
+
+[tls]
+certificate = "/etc/kammer/server.pem"
+private_key = "/etc/kammer/server.key"
+"#;
+
+fn problems(text: &str) -> Vec<String> {
+    match Config::from_toml(text, false) {
+        Ok(_) => panic!("expected problems in:\n{text}"),
+        Err(error) => error.problems.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn one_problem(text: &str) -> String {
+    let problems = problems(text);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    problems.into_iter().next().expect("one")
+}
+
+fn with(extra: &str) -> String {
+    format!("{MINIMAL}\n{extra}")
+}
+
+#[test]
+fn minimal_file_gets_the_documented_defaults() {
+    let config = Config::from_toml(MINIMAL, false).expect("valid");
+    assert_eq!(config.listen, "127.0.0.1:8443".parse().expect("addr"));
+    assert_eq!(config.tls12, Tls12::Refused);
+    assert!(config.metrics_allow.is_none());
+    assert_eq!(config.limits, Limits::default());
+    assert_eq!(config.outbound_queue, 256);
+    assert_eq!(config.max_tcp_connections, 2048);
+    assert_eq!(config.rooms, RoomPolicy::default());
+    assert_eq!(config.log_level, LogLevel::Info);
+    assert_eq!(config.log_format, LogFormat::Text);
+}
+
+#[test]
+fn every_key_can_be_set() {
+    let text = r#"
+[server]
+listen = "[::]:443"
+state_dir = "/srv/kammer"
+max_connections = 100
+
+[tls]
+certificate = "/c.pem"
+private_key = "/k.pem"
+allow_tls12 = true
+
+[metrics]
+enabled = true
+allow = ["10.1.0.0/16", "192.0.2.7"]
+
+[signalling]
+max_message_bytes = 32768
+messages_per_second = 10
+message_burst = 20
+chat_per_10s = 3
+chat_max_chars = 500
+max_participants_per_room = 12
+max_connections = 300
+idle_timeout_secs = 120
+max_join_attempts = 3
+outbound_queue = 64
+
+[rooms]
+allow_ad_hoc = false
+lobby_by_default = false
+
+[log]
+level = "debug"
+format = "json"
+"#;
+    let config = Config::from_toml(text, false).expect("valid");
+    assert_eq!(config.listen, "[::]:443".parse().expect("addr"));
+    assert_eq!(config.max_tcp_connections, 100);
+    assert_eq!(config.tls12, Tls12::Allowed);
+    assert_eq!(
+        config.metrics_allow,
+        Some(vec!["10.1.0.0/16".parse().expect("net"), "192.0.2.7/32".parse().expect("net")])
+    );
+    assert_eq!(
+        config.limits,
+        Limits {
+            max_message_bytes: 32768,
+            messages_per_second: 10,
+            message_burst: 20,
+            chat_per_10s: 3,
+            chat_max_chars: 500,
+            max_participants_per_room: 12,
+            max_connections: 300,
+            idle_timeout: Duration::from_secs(120),
+            max_join_attempts: 3,
+        }
+    );
+    assert_eq!(config.outbound_queue, 64);
+    assert!(!config.rooms.allow_ad_hoc_rooms);
+    assert!(!config.rooms.lobby_by_default);
+    assert_eq!(config.log_level, LogLevel::Debug);
+    assert_eq!(config.log_format, LogFormat::Json);
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_line() {
+    let text = MINIMAL.replace("listen =", "lisen =");
+    let problem = one_problem(&text);
+    assert!(problem.starts_with("line 3: server.lisen: unknown key `lisen`"), "{problem}");
+    assert!(problem.contains("listen"), "{problem}");
+
+    let problem = one_problem(&with("[signaling]\nmax_message_bytes = 1"));
+    assert!(problem.contains("signaling: unknown key `signaling`"), "{problem}");
+
+    let problem = one_problem(&with("[signalling]\nmax_msg = 1"));
+    assert!(problem.contains("signalling.max_msg: unknown key"), "{problem}");
+}
+
+#[test]
+fn wrong_types_are_named() {
+    let problem = one_problem(&with("[signalling]\nmax_message_bytes = \"16k\""));
+    assert!(problem.contains("signalling.max_message_bytes: invalid type: string \"16k\"; expected i64"), "{problem}");
+    let problem = one_problem(&with("[tls]\nallow_tls12 = 1"));
+    // A second [tls] table is a TOML error, reported with its line.
+    assert!(problem.contains("line"), "{problem}");
+    let problem = one_problem(&MINIMAL.replace("state_dir = \"/var/lib/kammer\"", "state_dir = \"/x\"\nmax_connections = true"));
+    assert!(problem.contains("server.max_connections: invalid type: boolean"), "{problem}");
+}
+
+#[test]
+fn enumerations_list_their_values() {
+    let problem = one_problem(&with("[log]\nlevel = \"loud\""));
+    assert!(problem.contains("log.level: unknown variant `loud`"), "{problem}");
+    assert!(problem.contains("warn"), "{problem}");
+    let problem = one_problem(&with("[log]\nformat = \"xml\""));
+    assert!(problem.contains("log.format: unknown variant `xml`"), "{problem}");
+}
+
+#[test]
+fn syntax_errors_give_a_line() {
+    let problem = one_problem("[server\nlisten = 1");
+    assert!(problem.starts_with("line 1:"), "{problem}");
+}
+
+#[test]
+fn required_keys_are_named() {
+    assert_eq!(problems(""), ["server: is required", "tls: is required"]);
+    let text = "[server]\n[tls]\n";
+    assert_eq!(
+        problems(text),
+        [
+            "server.listen: is required",
+            "server.state_dir: is required",
+            "tls.certificate: is required",
+            "tls.private_key: is required",
+        ]
+    );
+}
+
+#[test]
+fn bad_addresses_are_explained() {
+    let problem = one_problem(&MINIMAL.replace("127.0.0.1:8443", "localhost"));
+    assert_eq!(
+        problem,
+        "server.listen: \"localhost\" is not an address with port, such as \"0.0.0.0:443\" or \"[::]:443\""
+    );
+}
+
+#[test]
+fn every_range_is_checked() {
+    for (table, key, bad, range) in [
+        ("server", "max_connections", "1", "16 to 1000000"),
+        ("signalling", "max_message_bytes", "100", "1024 to 1048576"),
+        ("signalling", "messages_per_second", "0", "1 to 1000"),
+        ("signalling", "message_burst", "0", "1 to 10000"),
+        ("signalling", "chat_per_10s", "101", "1 to 100"),
+        ("signalling", "chat_max_chars", "0", "1 to 100000"),
+        ("signalling", "max_participants_per_room", "1", "2 to 10000"),
+        ("signalling", "max_connections", "-5", "1 to 1000000"),
+        ("signalling", "idle_timeout_secs", "5", "10 to 86400"),
+        ("signalling", "max_join_attempts", "0", "1 to 1000"),
+        ("signalling", "outbound_queue", "8", "16 to 65536"),
+    ] {
+        let text = if table == "server" {
+            MINIMAL.replace("state_dir = \"/var/lib/kammer\"", &format!("state_dir = \"/x\"\n{key} = {bad}"))
+        } else {
+            with(&format!("[{table}]\n{key} = {bad}"))
+        };
+        let problems = problems(&text);
+        let expected = format!("{table}.{key}: {bad} is out of range; allowed are {range}");
+        assert!(problems.contains(&expected), "{expected}\n{problems:#?}");
+    }
+}
+
+#[test]
+fn cross_field_rules() {
+    let problem = one_problem(&with("[signalling]\nmessages_per_second = 50\nmessage_burst = 10"));
+    assert_eq!(problem, "signalling.message_burst: must be at least signalling.messages_per_second");
+    let problem = one_problem(&with("[signalling]\nmax_message_bytes = 2048"));
+    assert!(problem.starts_with("signalling.chat_max_chars: a text of 2000 characters may not fit"), "{problem}");
+}
+
+#[test]
+fn metrics_rules() {
+    let problem = one_problem(&with("[metrics]\nenabled = true"));
+    assert!(problem.starts_with("metrics.allow: must name at least one network"), "{problem}");
+    let problem = one_problem(&with("[metrics]\nenabled = true\nallow = [\"127.0.0.1/8\", \"nonsense\"]"));
+    assert_eq!(problem, "metrics.allow[1]: \"nonsense\" is not an address or network such as \"10.0.0.0/8\"");
+    let problem = one_problem(&with("[metrics]\nallow = [\"127.0.0.1\"]"));
+    assert!(problem.starts_with("metrics.allow: is set but metrics.enabled is false"), "{problem}");
+}
+
+#[test]
+fn all_problems_are_reported_together() {
+    let text = with("[signalling]\nmax_message_bytes = 1\nidle_timeout_secs = 0\n[metrics]\nenabled = true");
+    let error = Config::from_toml(&text, false).expect_err("invalid");
+    assert!(error.problems.len() >= 3, "{error}");
+    assert!(error.to_string().starts_with(&format!("{} problems in the configuration:", error.problems.len())));
+}
+
+#[test]
+fn missing_files_are_reported_when_checked() {
+    let error = Config::from_toml(MINIMAL, true).expect_err("files do not exist");
+    let text = error.to_string();
+    assert!(text.contains("tls.certificate: /etc/kammer/server.pem cannot be read"), "{text}");
+    assert!(text.contains("tls.private_key: /etc/kammer/server.key cannot be read"), "{text}");
+}
+
+#[test]
+fn oversized_files_are_refused() {
+    let text = format!("{MINIMAL}\n#{}", "x".repeat(MAX_CONFIG_BYTES));
+    assert!(one_problem(&text).contains("larger than"));
+}
+
+#[test]
+fn the_embedded_demo_defaults_are_valid() {
+    let dir = std::env::temp_dir();
+    let cert = dir.join("kammer-config-test-cert.pem");
+    std::fs::write(&cert, "x").expect("write");
+    let config = Config::demo(&dir, 0, &cert, &cert).expect("valid demo config");
+    assert_eq!(config.listen.port(), 0);
+    assert!(config.listen.ip().is_loopback());
+    assert!(config.metrics_allow.is_some());
+}
