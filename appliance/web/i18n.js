@@ -69,7 +69,7 @@
 
     'controls.label': 'Steuerung',
     'controls.hand': 'Hand heben',
-    'controls.participants': 'Teilnehmende',
+    'controls.participants': 'Personen',
     'controls.chat': 'Chat',
     'controls.moderation': 'Moderation',
     'controls.leave': 'Verlassen',
@@ -238,7 +238,7 @@
 
     'controls.label': 'Controls',
     'controls.hand': 'Raise hand',
-    'controls.participants': 'Participants',
+    'controls.participants': 'People',
     'controls.chat': 'Chat',
     'controls.moderation': 'Moderation',
     'controls.leave': 'Leave',

@@ -6,8 +6,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
 };
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
@@ -83,7 +83,11 @@ pub fn ensure_dev_pki(dir: &Path) -> Result<DevPki, CertError> {
         let cert = server_params(now)?.signed_by(&key, &issuer)?;
         let key_pem = Zeroizing::new(key.serialize_pem());
         write_new(&server_key, key_pem.as_bytes(), 0o600)?;
-        write_new(&server_chain, format!("{}{}", cert.pem(), ca_pem).as_bytes(), 0o644)?;
+        write_new(
+            &server_chain,
+            format!("{}{}", cert.pem(), ca_pem).as_bytes(),
+            0o644,
+        )?;
         created = true;
     }
 
@@ -110,7 +114,9 @@ fn ca_params(now: OffsetDateTime) -> Result<CertificateParams, CertError> {
 
 fn server_params(now: OffsetDateTime) -> Result<CertificateParams, CertError> {
     let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
-    params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
     params
         .subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
@@ -177,7 +183,10 @@ mod tests {
         assert!(first.created);
         let ca = fs::read(&first.ca_certificate).expect("ca");
         let key = fs::read(&first.server_key).expect("key");
-        let mode = fs::metadata(&first.server_key).expect("meta").permissions().mode();
+        let mode = fs::metadata(&first.server_key)
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let chain = fs::read_to_string(&first.server_chain).expect("chain");
         assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);

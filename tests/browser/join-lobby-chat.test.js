@@ -309,7 +309,7 @@ test('accessibility: join page and moderator meeting screen (axe-core)', { timeo
   // axe-core is injected with page.addScriptTag({path}), which inserts an inline <script>. The
   // server's CSP (script-src 'self') blocks that, so these contexts, and only these, bypass the
   // CSP. The other tests run under the real CSP.
-  const options = { bypassCSP: true, viewport: { width: 1280, height: 900 } };
+  const options = { bypassCSP: true, viewport: { width: 1280, height: 1200 } };
   const room = roomName();
   const moderator = await newPage('de-DE', options);
   const guest = await newPage('de-DE', options);

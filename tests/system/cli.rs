@@ -8,7 +8,10 @@ use std::process::Command;
 use support::{Appliance, KAMMER};
 
 fn kammer(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(KAMMER).args(args).output().expect("run kammer");
+    let output = Command::new(KAMMER)
+        .args(args)
+        .output()
+        .expect("run kammer");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -32,7 +35,10 @@ fn config_check_accepts_a_valid_file_and_names_every_problem_of_an_invalid_one()
     .expect("write");
     let (ok, stdout, stderr) = kammer(&["config", "check", good.to_str().expect("utf8")]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("valid (listen 0.0.0.0:443, TLS 1.2 refused, metrics on)"), "{stdout}");
+    assert!(
+        stdout.contains("valid (listen 0.0.0.0:443, TLS 1.2 refused, metrics on)"),
+        "{stdout}"
+    );
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(
@@ -49,18 +55,27 @@ fn config_check_accepts_a_valid_file_and_names_every_problem_of_an_invalid_one()
         "tls.private_key: /nonexistent.key cannot be read",
         "signalling.idle_timeout_secs: 1 is out of range; allowed are 10 to 86400",
     ] {
-        assert!(stderr.contains(expected), "missing {expected:?} in\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in\n{stderr}"
+        );
     }
 
     let typo = dir.path().join("typo.toml");
     std::fs::write(&typo, "[sever]\nlisten = \"0.0.0.0:443\"\n").expect("write");
     let (ok, _, stderr) = kammer(&["config", "check", typo.to_str().expect("utf8")]);
     assert!(!ok);
-    assert!(stderr.contains("line 1: sever: unknown key `sever`"), "{stderr}");
+    assert!(
+        stderr.contains("line 1: sever: unknown key `sever`"),
+        "{stderr}"
+    );
 
     let (ok, _, stderr) = kammer(&["config", "check", "/nonexistent/kammer.toml"]);
     assert!(!ok);
-    assert!(stderr.contains("cannot read /nonexistent/kammer.toml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read /nonexistent/kammer.toml"),
+        "{stderr}"
+    );
 
     let (ok, _, stderr) = kammer(&["serve", "--config", bad.to_str().expect("utf8")]);
     assert!(!ok, "serve refuses an invalid configuration");
@@ -86,13 +101,22 @@ fn demo_reuses_its_state_and_never_overwrites_it() {
     let mut reader = std::io::BufReader::new(second.stdout.take().expect("stdout"));
     while !line.contains("CA file:") {
         line.clear();
-        assert!(std::io::BufRead::read_line(&mut reader, &mut line).expect("read") > 0, "demo ended early");
+        assert!(
+            std::io::BufRead::read_line(&mut reader, &mut line).expect("read") > 0,
+            "demo ended early"
+        );
     }
     let _ = second.kill();
     let _ = second.wait();
-    assert!(line.contains(&format!("{}", state.join("pki/ca.pem").display())), "{line}");
+    assert!(
+        line.contains(&format!("{}", state.join("pki/ca.pem").display())),
+        "{line}"
+    );
     assert_eq!(std::fs::read(state.join("pki/ca.pem")).expect("CA"), ca);
-    assert_eq!(std::fs::read(state.join("pki/server.key")).expect("key"), key);
+    assert_eq!(
+        std::fs::read(state.join("pki/server.key")).expect("key"),
+        key
+    );
 }
 
 #[test]
@@ -100,9 +124,18 @@ fn a_port_in_use_is_a_clear_error() {
     let kammer_a = Appliance::demo();
     let dir = tempfile::tempdir().expect("temp dir");
     let port = kammer_a.addr.port().to_string();
-    let (ok, _, stderr) = kammer(&["demo", "--port", &port, "--state-dir", dir.path().to_str().expect("utf8")]);
+    let (ok, _, stderr) = kammer(&[
+        "demo",
+        "--port",
+        &port,
+        "--state-dir",
+        dir.path().to_str().expect("utf8"),
+    ]);
     assert!(!ok);
-    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -13,47 +13,73 @@ async fn join_lobby_chat_removal() {
     let mut alice = kammer.client().await;
     let mut bob = kammer.client().await;
 
-    alice.send(json!({"type": "join", "protocol": 1, "room": "lage", "name": "Alice", "pin": "4711"})).await;
+    alice
+        .send(
+            json!({"type": "join", "protocol": 1, "room": "lage", "name": "Alice", "pin": "4711"}),
+        )
+        .await;
     let joined = alice.recv().await;
     assert_eq!(joined["type"], "joined", "{joined}");
     assert_eq!(joined["role"], "moderator");
-    assert!(joined["moderator_secret"].as_str().is_some_and(|s| s.len() == 32));
+    assert!(
+        joined["moderator_secret"]
+            .as_str()
+            .is_some_and(|s| s.len() == 32)
+    );
 
-    bob.send(json!({"type": "join", "protocol": 1, "room": "lage", "name": "Bob", "pin": "0000"})).await;
+    bob.send(json!({"type": "join", "protocol": 1, "room": "lage", "name": "Bob", "pin": "0000"}))
+        .await;
     assert_eq!(bob.recv().await["code"], "wrong_pin");
-    bob.send(json!({"type": "join", "protocol": 1, "room": "lage", "name": "Bob", "pin": "4711"})).await;
-    assert_eq!(bob.recv().await, json!({"type": "lobby_waiting", "room": "lage"}));
+    bob.send(json!({"type": "join", "protocol": 1, "room": "lage", "name": "Bob", "pin": "4711"}))
+        .await;
+    assert_eq!(
+        bob.recv().await,
+        json!({"type": "lobby_waiting", "room": "lage"})
+    );
 
     let lobby = alice.recv().await;
     assert_eq!(lobby["type"], "lobby_changed");
     assert_eq!(lobby["lobby"][0]["name"], "Bob");
     let bob_id = lobby["lobby"][0]["id"].as_u64().expect("id");
 
-    alice.send(json!({"type": "admit", "participant": bob_id})).await;
+    alice
+        .send(json!({"type": "admit", "participant": bob_id}))
+        .await;
     let joined = bob.recv().await;
     assert_eq!(joined["type"], "joined", "{joined}");
     assert_eq!(joined["role"], "participant");
-    assert!(joined.get("moderator_secret").is_none(), "only moderators see the secret");
+    assert!(
+        joined.get("moderator_secret").is_none(),
+        "only moderators see the secret"
+    );
     assert_eq!(joined["participants"].as_array().expect("list").len(), 2);
-    assert_eq!(alice.recv().await, json!({"type": "lobby_changed", "lobby": []}));
+    assert_eq!(
+        alice.recv().await,
+        json!({"type": "lobby_changed", "lobby": []})
+    );
     let arrived = alice.recv().await;
     assert_eq!(arrived["type"], "participant_joined");
     assert_eq!(arrived["participant"]["name"], "Bob");
 
-    bob.send(json!({"type": "chat", "text": "Guten Morgen"})).await;
-    let expected = json!({"type": "chat", "from": bob_id, "name": "Bob", "text": "Guten Morgen", "seq": 1});
+    bob.send(json!({"type": "chat", "text": "Guten Morgen"}))
+        .await;
+    let expected =
+        json!({"type": "chat", "from": bob_id, "name": "Bob", "text": "Guten Morgen", "seq": 1});
     assert_eq!(alice.recv().await, expected);
     assert_eq!(bob.recv().await, expected);
 
     // Bad input on Bob's connection: errors with codes, the connection stays, Alice notices nothing.
     bob.send_text("{not json".into()).await;
     assert_eq!(bob.recv().await["code"], "malformed");
-    bob.send_text(json!({"type": "chat", "text": "x".repeat(20_000)}).to_string()).await;
+    bob.send_text(json!({"type": "chat", "text": "x".repeat(20_000)}).to_string())
+        .await;
     assert_eq!(bob.recv().await["code"], "too_large");
     bob.send(json!({"type": "teleport"})).await;
     assert_eq!(bob.recv().await["code"], "unknown_type");
     bob.ws
-        .send(tokio_tungstenite::tungstenite::Message::Binary(vec![1, 2, 3].into()))
+        .send(tokio_tungstenite::tungstenite::Message::Binary(
+            vec![1, 2, 3].into(),
+        ))
         .await
         .expect("send binary");
     assert_eq!(bob.recv().await["code"], "binary_not_supported");
@@ -62,7 +88,9 @@ async fn join_lobby_chat_removal() {
     bob.send(json!({"type": "ping"})).await;
     assert_eq!(bob.recv().await, json!({"type": "pong"}));
 
-    alice.send(json!({"type": "remove", "participant": bob_id})).await;
+    alice
+        .send(json!({"type": "remove", "participant": bob_id}))
+        .await;
     let removed = bob.recv().await;
     assert_eq!(removed["type"], "removed");
     assert_eq!(bob.closed().await, "removed");
@@ -83,7 +111,10 @@ async fn join_lobby_chat_removal() {
         "kammer_signal_closed_total{reason=\"removed\"} 1",
         "kammer_chat_messages_total 1",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "missing {line} in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line} in\n{metrics}"
+        );
     }
 }
 
@@ -99,8 +130,14 @@ async fn http_surface_and_security_headers() {
         .lines()
         .find_map(|l| l.strip_prefix("content-security-policy: "))
         .expect("CSP header");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
-    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     for header in [
         "strict-transport-security: max-age=",
         "x-frame-options: deny",
@@ -111,7 +148,12 @@ async fn http_surface_and_security_headers() {
     }
     assert!(!head.contains("\nserver:"), "no server banner:\n{head}");
 
-    for asset in ["/assets/app.js", "/assets/i18n.js", "/assets/style.css", "/assets/icon.svg"] {
+    for asset in [
+        "/assets/app.js",
+        "/assets/i18n.js",
+        "/assets/style.css",
+        "/assets/icon.svg",
+    ] {
         let (status, head, body) = kammer.get(asset).await;
         assert_eq!(status, 200, "{asset}");
         assert!(head.contains("content-security-policy"), "{asset}");
@@ -130,7 +172,10 @@ async fn http_surface_and_security_headers() {
     assert!(head.contains("application/json"));
     let info: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(info["protocol"], 1);
-    assert!(info["notice"].as_str().is_some_and(|n| n.contains("Demo")), "{info}");
+    assert!(
+        info["notice"].as_str().is_some_and(|n| n.contains("Demo")),
+        "{info}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,14 +191,19 @@ async fn cross_origin_websocket_is_refused() {
         }
     }
     let (_, _, metrics) = kammer.get("/metrics").await;
-    assert!(metrics.contains("kammer_websocket_refused_total 3"), "{metrics}");
+    assert!(
+        metrics.contains("kammer_websocket_refused_total 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_is_rate_limited_and_a_huge_frame_ends_only_its_connection() {
     let kammer = Appliance::demo();
     let mut alice = kammer.client().await;
-    alice.send(json!({"type": "join", "protocol": 1, "room": "r", "name": "Alice"})).await;
+    alice
+        .send(json!({"type": "join", "protocol": 1, "room": "r", "name": "Alice"}))
+        .await;
     assert_eq!(alice.recv().await["type"], "joined");
 
     let mut flooder = kammer.client().await;
@@ -169,13 +219,21 @@ async fn a_flood_is_rate_limited_and_a_huge_frame_ends_only_its_connection() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(pongs <= 41 && limited >= 1, "pongs {pongs}, errors {limited}");
+    assert!(
+        pongs <= 41 && limited >= 1,
+        "pongs {pongs}, errors {limited}"
+    );
 
     // Over the hard frame limit (1 MiB) the connection ends; nobody else is affected.
     let huge = "x".repeat((1 << 20) + 1);
-    let _ = flooder.ws.send(tokio_tungstenite::tungstenite::Message::Text(huge.into())).await;
+    let _ = flooder
+        .ws
+        .send(tokio_tungstenite::tungstenite::Message::Text(huge.into()))
+        .await;
     let _ = flooder.closed().await;
-    alice.send(json!({"type": "chat", "text": "still here"})).await;
+    alice
+        .send(json!({"type": "chat", "text": "still here"}))
+        .await;
     assert_eq!(alice.recv().await["text"], "still here");
     let (_, _, metrics) = kammer.get("/metrics").await;
     let limited_count: u64 = metrics

@@ -10,7 +10,14 @@ use support::Appliance;
 /// Runs `openssl s_client` against the appliance; returns (handshake succeeded, output).
 fn s_client(kammer: &Appliance, args: &[&str]) -> (bool, String) {
     let output = Command::new("timeout")
-        .args(["20", "openssl", "s_client", "-brief", "-verify_return_error", "-connect"])
+        .args([
+            "20",
+            "openssl",
+            "s_client",
+            "-brief",
+            "-verify_return_error",
+            "-connect",
+        ])
         .arg(kammer.addr.to_string())
         .arg("-CAfile")
         .arg(&kammer.ca)
@@ -30,15 +37,24 @@ fn s_client(kammer: &Appliance, args: &[&str]) -> (bool, String) {
 fn assert_connects(kammer: &Appliance, args: &[&str], protocol: &str, cipher: &str) {
     let (ok, text) = s_client(kammer, args);
     assert!(ok, "{args:?} must connect:\n{text}");
-    assert!(text.contains(&format!("Protocol version: {protocol}")), "{args:?}:\n{text}");
-    assert!(text.contains(&format!("Ciphersuite: {cipher}")), "{args:?}:\n{text}");
+    assert!(
+        text.contains(&format!("Protocol version: {protocol}")),
+        "{args:?}:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("Ciphersuite: {cipher}")),
+        "{args:?}:\n{text}"
+    );
 }
 
 fn assert_refused(kammer: &Appliance, args: &[&str]) {
     let (ok, text) = s_client(kammer, args);
     assert!(!ok, "{args:?} must be refused:\n{text}");
     // Refused by the server's policy (a TLS alert), not by an unreachable port.
-    assert!(text.contains("alert"), "{args:?} failed without a TLS alert:\n{text}");
+    assert!(
+        text.contains("alert"),
+        "{args:?} failed without a TLS alert:\n{text}"
+    );
 }
 
 #[test]
@@ -56,10 +72,23 @@ fn default_policy_is_tls13_gcm_on_nist_curves() {
         "TLSv1.3",
         "TLS_AES_256_GCM_SHA384",
     );
-    assert_connects(&kammer, &["-tls1_3", "-groups", "P-256"], "TLSv1.3", "TLS_AES_256_GCM_SHA384");
-    assert_connects(&kammer, &["-tls1_3", "-groups", "P-384"], "TLSv1.3", "TLS_AES_256_GCM_SHA384");
+    assert_connects(
+        &kammer,
+        &["-tls1_3", "-groups", "P-256"],
+        "TLSv1.3",
+        "TLS_AES_256_GCM_SHA384",
+    );
+    assert_connects(
+        &kammer,
+        &["-tls1_3", "-groups", "P-384"],
+        "TLSv1.3",
+        "TLS_AES_256_GCM_SHA384",
+    );
 
-    assert_refused(&kammer, &["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]);
+    assert_refused(
+        &kammer,
+        &["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"],
+    );
     assert_refused(&kammer, &["-tls1_3", "-groups", "X25519"]);
     assert_refused(&kammer, &["-tls1_3", "-groups", "X448"]);
     assert_refused(&kammer, &["-tls1_2"]);
@@ -107,10 +136,19 @@ fn tls12_only_when_enabled_and_only_ecdhe_ecdsa_gcm() {
         "TLSv1.3",
         "TLS_AES_128_GCM_SHA256",
     );
-    assert_refused(&kammer, &["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"]);
-    assert_refused(&kammer, &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"]);
+    assert_refused(
+        &kammer,
+        &["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"],
+    );
+    assert_refused(
+        &kammer,
+        &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"],
+    );
     assert_refused(&kammer, &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"]);
     assert_refused(&kammer, &["-tls1_2", "-groups", "X25519"]);
     assert_refused(&kammer, &["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]);
-    assert_refused(&kammer, &["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]);
+    assert_refused(
+        &kammer,
+        &["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"],
+    );
 }

@@ -8,7 +8,14 @@ use common::Sim;
 use kammer_core::signal::{ErrorCode, ServerMessage};
 use serde_json::json;
 
-fn meeting(sim: &mut Sim) -> (kammer_core::room::ConnId, u64, kammer_core::room::ConnId, u64) {
+fn meeting(
+    sim: &mut Sim,
+) -> (
+    kammer_core::room::ConnId,
+    u64,
+    kammer_core::room::ConnId,
+    u64,
+) {
     let (alice, alice_id, _) = sim.create("r1", "Alice");
     let (bob, bob_id) = sim.wait_in_lobby("r1", "Bob", alice);
     sim.admit(alice, bob, bob_id);
@@ -29,9 +36,14 @@ fn chat_reaches_every_member_with_sequence() {
     };
     assert_eq!(sim.one(alice), expected);
     assert_eq!(sim.one(bob), expected);
-    assert!(sim.take(waiter).is_empty(), "the lobby does not read the chat");
+    assert!(
+        sim.take(waiter).is_empty(),
+        "the lobby does not read the chat"
+    );
     sim.send(alice, json!({"type": "chat", "text": "<script>x</script>"}));
-    assert!(matches!(sim.one(bob), ServerMessage::Chat { seq: 2, text, .. } if text == "<script>x</script>"));
+    assert!(
+        matches!(sim.one(bob), ServerMessage::Chat { seq: 2, text, .. } if text == "<script>x</script>")
+    );
 }
 
 #[test]

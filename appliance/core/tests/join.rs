@@ -46,7 +46,9 @@ fn moderator_secret_skips_lobby_and_grants_role() {
         json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob", "moderator_secret": secret}),
     );
     match sim.one(bob) {
-        ServerMessage::Joined { role, participants, .. } => {
+        ServerMessage::Joined {
+            role, participants, ..
+        } => {
             assert_eq!(role, Role::Moderator);
             assert_eq!(participants.len(), 2);
         }
@@ -62,16 +64,31 @@ fn moderator_secret_skips_lobby_and_grants_role() {
 fn pin_is_required_once_set() {
     let mut sim = Sim::new();
     let alice = sim.connect();
-    sim.send(alice, json!({"type": "join", "protocol": 1, "room": "r1", "name": "Alice", "pin": "4711"}));
+    sim.send(
+        alice,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Alice", "pin": "4711"}),
+    );
     assert!(matches!(sim.one(alice), ServerMessage::Joined { .. }));
 
     let bob = sim.connect();
-    sim.send(bob, json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob"}));
+    sim.send(
+        bob,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob"}),
+    );
     sim.expect_error(bob, ErrorCode::WrongPin);
-    sim.send(bob, json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob", "pin": "0000"}));
+    sim.send(
+        bob,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob", "pin": "0000"}),
+    );
     sim.expect_error(bob, ErrorCode::WrongPin);
-    sim.send(bob, json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob", "pin": "4711"}));
-    assert_eq!(sim.one(bob), ServerMessage::LobbyWaiting { room: "r1".into() });
+    sim.send(
+        bob,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob", "pin": "4711"}),
+    );
+    assert_eq!(
+        sim.one(bob),
+        ServerMessage::LobbyWaiting { room: "r1".into() }
+    );
     assert_eq!(sim.hub.counters().dropped(ErrorCode::WrongPin), 2);
 }
 
@@ -79,14 +96,20 @@ fn pin_is_required_once_set() {
 fn too_many_wrong_pins_close_the_connection() {
     let mut sim = Sim::new();
     let alice = sim.connect();
-    sim.send(alice, json!({"type": "join", "protocol": 1, "room": "r1", "name": "Alice", "pin": "4711"}));
+    sim.send(
+        alice,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Alice", "pin": "4711"}),
+    );
     sim.take(alice);
     let mallory = sim.connect();
     for attempt in 1..=Limits::default().max_join_attempts {
         sim.send(mallory, json!({"type": "join", "protocol": 1, "room": "r1", "name": "M", "pin": format!("{attempt}")}));
         sim.expect_error(mallory, ErrorCode::WrongPin);
     }
-    assert_eq!(sim.closed.get(&mallory), Some(&CloseReason::TooManyAttempts));
+    assert_eq!(
+        sim.closed.get(&mallory),
+        Some(&CloseReason::TooManyAttempts)
+    );
     assert!(sim.take(alice).is_empty(), "the room noticed nothing");
 }
 
@@ -108,11 +131,26 @@ fn invalid_join_fields_have_their_codes() {
     let mut sim = Sim::new();
     let c = sim.connect();
     for (message, code) in [
-        (json!({"type": "join", "protocol": 2, "room": "r", "name": "A"}), ErrorCode::UnsupportedProtocol),
-        (json!({"type": "join", "protocol": 1, "room": "r 1", "name": "A"}), ErrorCode::InvalidRoom),
-        (json!({"type": "join", "protocol": 1, "room": "", "name": "A"}), ErrorCode::InvalidRoom),
-        (json!({"type": "join", "protocol": 1, "room": "r", "name": "\u{7}"}), ErrorCode::InvalidName),
-        (json!({"type": "join", "protocol": 1, "room": "r", "name": "A", "pin": ""}), ErrorCode::InvalidPin),
+        (
+            json!({"type": "join", "protocol": 2, "room": "r", "name": "A"}),
+            ErrorCode::UnsupportedProtocol,
+        ),
+        (
+            json!({"type": "join", "protocol": 1, "room": "r 1", "name": "A"}),
+            ErrorCode::InvalidRoom,
+        ),
+        (
+            json!({"type": "join", "protocol": 1, "room": "", "name": "A"}),
+            ErrorCode::InvalidRoom,
+        ),
+        (
+            json!({"type": "join", "protocol": 1, "room": "r", "name": "\u{7}"}),
+            ErrorCode::InvalidName,
+        ),
+        (
+            json!({"type": "join", "protocol": 1, "room": "r", "name": "A", "pin": ""}),
+            ErrorCode::InvalidPin,
+        ),
     ] {
         sim.send(c, message);
         sim.expect_error(c, code);
@@ -124,7 +162,10 @@ fn invalid_join_fields_have_their_codes() {
 fn joining_twice_is_refused() {
     let mut sim = Sim::new();
     let (alice, _, _) = sim.create("r1", "Alice");
-    sim.send(alice, json!({"type": "join", "protocol": 1, "room": "r2", "name": "Alice"}));
+    sim.send(
+        alice,
+        json!({"type": "join", "protocol": 1, "room": "r2", "name": "Alice"}),
+    );
     sim.expect_error(alice, ErrorCode::AlreadyJoined);
 }
 
@@ -136,7 +177,10 @@ fn ad_hoc_rooms_can_be_disabled() {
     };
     let mut sim = Sim::with(Limits::default(), policy);
     let c = sim.connect();
-    sim.send(c, json!({"type": "join", "protocol": 1, "room": "r1", "name": "A"}));
+    sim.send(
+        c,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "A"}),
+    );
     sim.expect_error(c, ErrorCode::RoomNotFound);
 }
 
@@ -150,7 +194,10 @@ fn room_full_counts_lobby_waiters() {
     let (alice, _, _) = sim.create("r1", "Alice");
     let (_bob, _) = sim.wait_in_lobby("r1", "Bob", alice);
     let carol = sim.connect();
-    sim.send(carol, json!({"type": "join", "protocol": 1, "room": "r1", "name": "Carol"}));
+    sim.send(
+        carol,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Carol"}),
+    );
     sim.expect_error(carol, ErrorCode::RoomFull);
 }
 

@@ -20,7 +20,10 @@ fn malformed_oversized_unknown_and_binary_get_codes_and_keep_the_connection() {
     let big = format!(r#"{{"type":"chat","text":"{}"}}"#, "a".repeat(20_000));
     for (frame, code) in [
         (&b"{not json"[..], ErrorCode::Malformed),
-        (br#"{"type":"chat","text":"x","extra":true}"#, ErrorCode::Malformed),
+        (
+            br#"{"type":"chat","text":"x","extra":true}"#,
+            ErrorCode::Malformed,
+        ),
         (br#"{"type":"teleport"}"#, ErrorCode::UnknownType),
         (big.as_bytes(), ErrorCode::TooLarge),
         (b"\xc3\x28", ErrorCode::Malformed),
@@ -33,7 +36,10 @@ fn malformed_oversized_unknown_and_binary_get_codes_and_keep_the_connection() {
     sim.expect_error(bob, ErrorCode::BinaryNotSupported);
 
     assert!(sim.is_open(bob));
-    assert!(sim.take(alice).is_empty(), "no other participant is affected");
+    assert!(
+        sim.take(alice).is_empty(),
+        "no other participant is affected"
+    );
     sim.send(bob, json!({"type": "chat", "text": "still here"}));
     assert!(matches!(sim.one(alice), ServerMessage::Chat { .. }));
     let counters = sim.hub.counters();
@@ -58,7 +64,13 @@ fn message_flood_is_dropped_with_one_error_per_second() {
     }
     let replies = sim.take(alice);
     assert_eq!(replies.len(), 1, "{replies:?}");
-    assert!(matches!(replies[0], ServerMessage::Error { code: ErrorCode::RateLimited, .. }));
+    assert!(matches!(
+        replies[0],
+        ServerMessage::Error {
+            code: ErrorCode::RateLimited,
+            ..
+        }
+    ));
     assert_eq!(sim.hub.counters().dropped(ErrorCode::RateLimited), 100);
     assert!(sim.is_open(alice));
     sim.advance(Duration::from_secs(1));
@@ -83,7 +95,10 @@ fn idle_connections_are_closed_and_active_ones_kept() {
     assert!(sim.is_open(alice));
     assert_eq!(
         sim.one(alice),
-        ServerMessage::ParticipantLeft { participant: bob_id, reason: LeaveReason::IdleTimeout }
+        ServerMessage::ParticipantLeft {
+            participant: bob_id,
+            reason: LeaveReason::IdleTimeout
+        }
     );
 }
 
@@ -98,7 +113,10 @@ fn slow_reader_is_dropped_alone() {
     assert_eq!(sim.closed.get(&bob), Some(&CloseReason::TooSlow));
     assert_eq!(
         sim.one(alice),
-        ServerMessage::ParticipantLeft { participant: bob_id, reason: LeaveReason::TooSlow }
+        ServerMessage::ParticipantLeft {
+            participant: bob_id,
+            reason: LeaveReason::TooSlow
+        }
     );
 }
 
@@ -122,7 +140,8 @@ fn server_full_closes_new_connections() {
 fn messages_on_unknown_connections_are_ignored() {
     let mut sim = Sim::new();
     let ghost = kammer_core::room::ConnId(12345);
-    sim.hub.handle_message(ghost, br#"{"type":"ping"}"#, sim.now);
+    sim.hub
+        .handle_message(ghost, br#"{"type":"ping"}"#, sim.now);
     sim.hub.handle_binary(ghost, sim.now);
     sim.hub.handle_disconnect(ghost, sim.now);
     sim.hub.handle_slow(ghost, sim.now);

@@ -29,17 +29,19 @@ fn admit_moves_waiter_into_room_and_tells_everyone() {
                 participants.iter().map(|p| p.id).collect::<Vec<_>>(),
                 vec![alice_id, bob_id]
             );
-            assert!(moderator_secret.is_none(), "participants never see the secret");
+            assert!(
+                moderator_secret.is_none(),
+                "participants never see the secret"
+            );
             assert!(lobby.is_none());
         }
         other => panic!("{other:?}"),
     }
     let to_alice = sim.take(alice);
-    assert_eq!(
-        to_alice[0],
-        ServerMessage::LobbyChanged { lobby: vec![] }
+    assert_eq!(to_alice[0], ServerMessage::LobbyChanged { lobby: vec![] });
+    assert!(
+        matches!(&to_alice[1], ServerMessage::ParticipantJoined { participant } if participant.id == bob_id)
     );
-    assert!(matches!(&to_alice[1], ServerMessage::ParticipantJoined { participant } if participant.id == bob_id));
     assert_eq!(sim.hub.gauges().participants, 2);
     assert_eq!(sim.hub.gauges().waiting, 0);
 }
@@ -50,8 +52,14 @@ fn reject_sends_waiter_back_outside() {
     let (alice, _, _) = sim.create("r1", "Alice");
     let (bob, bob_id) = sim.wait_in_lobby("r1", "Bob", alice);
     sim.send(alice, json!({"type": "reject", "participant": bob_id}));
-    assert_eq!(sim.one(bob), ServerMessage::LobbyRejected { room: "r1".into() });
-    assert_eq!(sim.one(alice), ServerMessage::LobbyChanged { lobby: vec![] });
+    assert_eq!(
+        sim.one(bob),
+        ServerMessage::LobbyRejected { room: "r1".into() }
+    );
+    assert_eq!(
+        sim.one(alice),
+        ServerMessage::LobbyChanged { lobby: vec![] }
+    );
     assert!(sim.is_open(bob), "a rejected waiter may try again");
     sim.send(bob, json!({"type": "chat", "text": "let me in"}));
     sim.expect_error(bob, ErrorCode::NotJoined);
@@ -102,21 +110,39 @@ fn lock_refuses_new_joiners_but_not_moderators() {
     sim.send(alice, json!({"type": "lock", "locked": true}));
     assert_eq!(
         sim.one(alice),
-        ServerMessage::RoomState { locked: true, lobby_enabled: true }
+        ServerMessage::RoomState {
+            locked: true,
+            lobby_enabled: true
+        }
     );
     let bob = sim.connect();
-    sim.send(bob, json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob"}));
+    sim.send(
+        bob,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob"}),
+    );
     sim.expect_error(bob, ErrorCode::RoomLocked);
     assert!(sim.take(waiting).is_empty(), "the lobby keeps its waiters");
 
     let carol = sim.connect();
     sim.send(carol, json!({"type": "join", "protocol": 1, "room": "r1", "name": "Carol", "moderator_secret": secret}));
-    assert!(matches!(sim.one(carol), ServerMessage::Joined { role: Role::Moderator, .. }));
+    assert!(matches!(
+        sim.one(carol),
+        ServerMessage::Joined {
+            role: Role::Moderator,
+            ..
+        }
+    ));
 
     sim.send(alice, json!({"type": "lock", "locked": false}));
     sim.take(alice);
-    sim.send(bob, json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob"}));
-    assert_eq!(sim.one(bob), ServerMessage::LobbyWaiting { room: "r1".into() });
+    sim.send(
+        bob,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob"}),
+    );
+    assert_eq!(
+        sim.one(bob),
+        ServerMessage::LobbyWaiting { room: "r1".into() }
+    );
 }
 
 #[test]
@@ -126,12 +152,18 @@ fn lobby_off_admits_directly() {
     sim.send(alice, json!({"type": "set_lobby", "enabled": false}));
     assert_eq!(
         sim.one(alice),
-        ServerMessage::RoomState { locked: false, lobby_enabled: false }
+        ServerMessage::RoomState {
+            locked: false,
+            lobby_enabled: false
+        }
     );
     let bob = sim.connect();
     assert!(matches!(
         sim.join(bob, "r1", "Bob"),
-        ServerMessage::Joined { role: Role::Participant, .. }
+        ServerMessage::Joined {
+            role: Role::Participant,
+            ..
+        }
     ));
 }
 
@@ -146,10 +178,18 @@ fn every_moderator_sees_lobby_changes_and_waiter_disconnect() {
     let (bob, bob_id) = sim.wait_in_lobby("r1", "Bob", alice);
     assert_eq!(
         sim.one(mod2),
-        ServerMessage::LobbyChanged { lobby: vec![LobbyEntry { id: bob_id, name: "Bob".into() }] }
+        ServerMessage::LobbyChanged {
+            lobby: vec![LobbyEntry {
+                id: bob_id,
+                name: "Bob".into()
+            }]
+        }
     );
     sim.hub.handle_disconnect(bob, sim.now);
     sim.drain();
-    assert_eq!(sim.one(alice), ServerMessage::LobbyChanged { lobby: vec![] });
+    assert_eq!(
+        sim.one(alice),
+        ServerMessage::LobbyChanged { lobby: vec![] }
+    );
     assert_eq!(sim.one(mod2), ServerMessage::LobbyChanged { lobby: vec![] });
 }

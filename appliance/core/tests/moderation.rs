@@ -20,7 +20,10 @@ fn remove_closes_the_target_and_tells_the_others() {
     sim.send(alice, json!({"type": "remove", "participant": bob_id}));
     assert_eq!(sim.one(bob), ServerMessage::Removed { by: alice_id });
     assert_eq!(sim.closed.get(&bob), Some(&CloseReason::Removed));
-    let left = ServerMessage::ParticipantLeft { participant: bob_id, reason: LeaveReason::Removed };
+    let left = ServerMessage::ParticipantLeft {
+        participant: bob_id,
+        reason: LeaveReason::Removed,
+    };
     assert_eq!(sim.one(alice), left);
     assert_eq!(sim.one(carol), left);
     // The shell reports the socket's end afterwards; that must change nothing.

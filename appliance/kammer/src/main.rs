@@ -9,7 +9,11 @@ use kammer::config::{Config, LogFormat, MAX_CONFIG_BYTES};
 use kammer_server::{Server, Settings, tls};
 
 #[derive(Debug, Parser)]
-#[command(name = "kammer", version, about = "A sealed video-conference appliance.")]
+#[command(
+    name = "kammer",
+    version,
+    about = "A sealed video-conference appliance."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,7 +83,11 @@ fn main() -> ExitCode {
                     tls::Tls12::Allowed => "allowed",
                     tls::Tls12::Refused => "refused",
                 },
-                if config.metrics_allow.is_some() { "on" } else { "off" },
+                if config.metrics_allow.is_some() {
+                    "on"
+                } else {
+                    "off"
+                },
             );
         }),
         Command::Pki {
@@ -102,16 +110,22 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.len() > MAX_CONFIG_BYTES as u64 {
-        anyhow::bail!("{}: larger than {MAX_CONFIG_BYTES} bytes; is this the right file?", path.display());
+        anyhow::bail!(
+            "{}: larger than {MAX_CONFIG_BYTES} bytes; is this the right file?",
+            path.display()
+        );
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Config::from_toml(&text, true).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
 }
 
 fn demo(port: u16, state_dir: &Path) -> anyhow::Result<()> {
-    let pki = kammer_certs::ensure_dev_pki(&state_dir.join("pki")).context("cannot create the development PKI")?;
+    let pki = kammer_certs::ensure_dev_pki(&state_dir.join("pki"))
+        .context("cannot create the development PKI")?;
     let config = Config::demo(state_dir, port, &pki.server_chain, &pki.server_key)?;
     let ca = std::fs::canonicalize(&pki.ca_certificate).unwrap_or(pki.ca_certificate);
     run(config, Some(ca))
@@ -151,7 +165,9 @@ fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
             println!("Kammer demo is running.");
             println!("  URL:     https://{host}:{}/", address.port());
             println!("  CA file: {}", ca.display());
-            println!("Trust the CA file in your browser (or accept the warning once). Stop with Ctrl+C.");
+            println!(
+                "Trust the CA file in your browser (or accept the warning once). Stop with Ctrl+C."
+            );
         }
         server.serve(shutdown_signal()).await;
         tracing::info!("stopped");

@@ -87,13 +87,25 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(name, HeaderValue::from_static(value));
     };
     set(header::CONTENT_SECURITY_POLICY, CSP);
-    set(header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
+    set(
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=63072000; includeSubDomains",
+    );
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::REFERRER_POLICY, "no-referrer");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::HeaderName::from_static("permissions-policy"), PERMISSIONS_POLICY);
-    set(header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set(header::HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
+    set(
+        header::HeaderName::from_static("permissions-policy"),
+        PERMISSIONS_POLICY,
+    );
+    set(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
     if !cache_set {
         set(header::CACHE_CONTROL, "no-store");
     }
@@ -129,7 +141,11 @@ fn embedded(asset: web::Asset) -> Response {
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "not found\n")
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "not found\n",
+    )
         .into_response()
 }
 
@@ -156,7 +172,10 @@ async fn info(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn metrics(State(state): State<AppState>, Extension(Peer(peer)): Extension<Peer>) -> Response {
+async fn metrics(
+    State(state): State<AppState>,
+    Extension(Peer(peer)): Extension<Peer>,
+) -> Response {
     count(&state);
     let Some(allow) = &state.metrics_allow else {
         return not_found().await;
@@ -166,7 +185,10 @@ async fn metrics(State(state): State<AppState>, Extension(Peer(peer)): Extension
     }
     match state.hub.snapshot().await {
         Some(snapshot) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             crate::metrics::render(&snapshot, &state.counters),
         )
             .into_response(),
@@ -194,10 +216,17 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-async fn signal(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+async fn signal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     count(&state);
     if !same_origin(&headers) {
-        state.counters.ws_upgrades_refused.fetch_add(1, Ordering::Relaxed);
+        state
+            .counters
+            .ws_upgrades_refused
+            .fetch_add(1, Ordering::Relaxed);
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
     }
     upgrade
@@ -211,7 +240,11 @@ async fn connection(socket: WebSocket, state: AppState) {
     let conn = state.hub.new_conn_id();
     let (outbound, mut queue) = mpsc::channel(state.outbound_queue);
     let events = state.hub.events.clone();
-    if events.send(Event::Connect { conn, outbound }).await.is_err() {
+    if events
+        .send(Event::Connect { conn, outbound })
+        .await
+        .is_err()
+    {
         return;
     }
     let (mut sink, mut stream) = socket.split();
@@ -266,11 +299,20 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8443"));
         assert!(!same_origin(&headers));
-        headers.insert(header::ORIGIN, HeaderValue::from_static("https://127.0.0.1:8443"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://127.0.0.1:8443"),
+        );
         assert!(same_origin(&headers));
-        headers.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(!same_origin(&headers));
-        headers.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8443"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8443"),
+        );
         assert!(!same_origin(&headers));
     }
 

@@ -130,19 +130,24 @@ impl Server {
             tokio::spawn(async move {
                 let _slot = slot;
                 let _ = tcp.set_nodelay(true);
-                let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(error)) => {
-                        counters.tls_handshake_failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%peer, %error, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        counters.tls_handshake_failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
+                let tls =
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(error)) => {
+                            counters
+                                .tls_handshake_failed
+                                .fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            counters
+                                .tls_handshake_failed
+                                .fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
                 http::serve_connection(tls, peer, app).await;
             });
         }

@@ -29,10 +29,30 @@ pub(crate) fn render(snapshot: &Snapshot, shell: &ShellCounters) -> String {
         "Version of the running binary.",
         &[(format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1)],
     );
-    metric("kammer_signal_connections", "gauge", "Open signalling connections.", &plain(gauges.connections as u64));
-    metric("kammer_rooms", "gauge", "Rooms with at least one participant.", &plain(gauges.rooms as u64));
-    metric("kammer_participants", "gauge", "Admitted participants over all rooms.", &plain(gauges.participants as u64));
-    metric("kammer_lobby_waiting", "gauge", "Participants waiting in lobbies.", &plain(gauges.waiting as u64));
+    metric(
+        "kammer_signal_connections",
+        "gauge",
+        "Open signalling connections.",
+        &plain(gauges.connections as u64),
+    );
+    metric(
+        "kammer_rooms",
+        "gauge",
+        "Rooms with at least one participant.",
+        &plain(gauges.rooms as u64),
+    );
+    metric(
+        "kammer_participants",
+        "gauge",
+        "Admitted participants over all rooms.",
+        &plain(gauges.participants as u64),
+    );
+    metric(
+        "kammer_lobby_waiting",
+        "gauge",
+        "Participants waiting in lobbies.",
+        &plain(gauges.waiting as u64),
+    );
     metric(
         "kammer_signal_messages_total",
         "counter",
@@ -47,7 +67,12 @@ pub(crate) fn render(snapshot: &Snapshot, shell: &ShellCounters) -> String {
     );
     let dropped: Vec<(String, u64)> = ErrorCode::ALL
         .iter()
-        .map(|code| (format!("{{reason=\"{}\"}}", code.as_str()), counters.dropped(*code)))
+        .map(|code| {
+            (
+                format!("{{reason=\"{}\"}}", code.as_str()),
+                counters.dropped(*code),
+            )
+        })
         .collect();
     metric(
         "kammer_signal_dropped_total",
@@ -57,7 +82,12 @@ pub(crate) fn render(snapshot: &Snapshot, shell: &ShellCounters) -> String {
     );
     let closed: Vec<(String, u64)> = CloseReason::ALL
         .iter()
-        .map(|reason| (format!("{{reason=\"{}\"}}", reason.as_str()), counters.closed(*reason)))
+        .map(|reason| {
+            (
+                format!("{{reason=\"{}\"}}", reason.as_str()),
+                counters.closed(*reason),
+            )
+        })
         .collect();
     metric(
         "kammer_signal_closed_total",
@@ -65,7 +95,12 @@ pub(crate) fn render(snapshot: &Snapshot, shell: &ShellCounters) -> String {
         "Signalling connections closed by the server, by reason.",
         &closed,
     );
-    metric("kammer_tcp_accepted_total", "counter", "TCP connections accepted.", &plain(load(&shell.tcp_accepted)));
+    metric(
+        "kammer_tcp_accepted_total",
+        "counter",
+        "TCP connections accepted.",
+        &plain(load(&shell.tcp_accepted)),
+    );
     metric(
         "kammer_tcp_refused_total",
         "counter",
@@ -78,7 +113,12 @@ pub(crate) fn render(snapshot: &Snapshot, shell: &ShellCounters) -> String {
         "TLS handshakes that failed or timed out.",
         &plain(load(&shell.tls_handshake_failed)),
     );
-    metric("kammer_http_requests_total", "counter", "HTTP requests served.", &plain(load(&shell.http_requests)));
+    metric(
+        "kammer_http_requests_total",
+        "counter",
+        "HTTP requests served.",
+        &plain(load(&shell.http_requests)),
+    );
     metric(
         "kammer_websocket_refused_total",
         "counter",

@@ -4,10 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use kammer_core::room::{CloseReason, ConnId, Counters, Entropy, Gauges, Hub, Limits, Output, RoomPolicy};
+use kammer_core::room::{
+    CloseReason, ConnId, Counters, Entropy, Gauges, Hub, Limits, Output, RoomPolicy,
+};
 use ring::rand::{SecureRandom, SystemRandom};
-use tokio::sync::{mpsc, oneshot};
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
 
 /// Events queued towards the driver before connection tasks wait.
 const EVENT_QUEUE: usize = 4096;
@@ -55,7 +57,10 @@ pub(crate) struct HubHandle {
 
 impl HubHandle {
     pub(crate) fn new_conn_id(&self) -> ConnId {
-        ConnId(self.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        ConnId(
+            self.next_conn
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     pub(crate) async fn snapshot(&self) -> Option<Snapshot> {

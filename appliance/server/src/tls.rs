@@ -84,7 +84,8 @@ pub fn server_config(
     if chain.is_empty() {
         return Err(pem_error(chain_pem, "contains no certificate".into()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_pem).map_err(|e| pem_error(key_pem, e.to_string()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key_pem).map_err(|e| pem_error(key_pem, e.to_string()))?;
     let versions: &[&rustls::SupportedProtocolVersion] = match tls12 {
         Tls12::Refused => &[&version::TLS13],
         Tls12::Allowed => &[&version::TLS13, &version::TLS12],

@@ -14,9 +14,18 @@ pub(crate) const INDEX: Asset = Asset {
 /// Files served under `/assets/`.
 pub(crate) fn asset(name: &str) -> Option<Asset> {
     let (body, content_type) = match name {
-        "app.js" => (include_str!("../../web/app.js"), "text/javascript; charset=utf-8"),
-        "i18n.js" => (include_str!("../../web/i18n.js"), "text/javascript; charset=utf-8"),
-        "style.css" => (include_str!("../../web/style.css"), "text/css; charset=utf-8"),
+        "app.js" => (
+            include_str!("../../web/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "i18n.js" => (
+            include_str!("../../web/i18n.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "style.css" => (
+            include_str!("../../web/style.css"),
+            "text/css; charset=utf-8",
+        ),
         "icon.svg" => (include_str!("../../web/icon.svg"), "image/svg+xml"),
         _ => return None,
     };

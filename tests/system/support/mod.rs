@@ -18,9 +18,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
 
 pub const KAMMER: &str = env!("CARGO_BIN_EXE_kammer");
 
@@ -86,7 +86,11 @@ impl Appliance {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     // `kammer serve` logs the address it listens on.
                     if let Some(rest) = line.split("address=").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                        let addr = rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
                         let _ = tx.send(addr);
                     }
                     log.lock().expect("log").push_str(&format!("{line}\n"));
@@ -96,7 +100,10 @@ impl Appliance {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.trim().strip_prefix("URL:") {
-                    let url = url.trim().trim_start_matches("https://").trim_end_matches('/');
+                    let url = url
+                        .trim()
+                        .trim_start_matches("https://")
+                        .trim_end_matches('/');
                     let _ = tx.send(url.to_owned());
                 }
             }
@@ -105,7 +112,10 @@ impl Appliance {
             Ok(addr) => addr.parse().expect("socket address"),
             Err(_) => {
                 let _ = child.kill();
-                panic!("kammer did not report its address; stderr:\n{}", log.lock().expect("log"));
+                panic!(
+                    "kammer did not report its address; stderr:\n{}",
+                    log.lock().expect("log")
+                );
             }
         };
         Self {
@@ -152,7 +162,10 @@ impl Appliance {
 
     /// A signalling client, with the `welcome` already read.
     pub async fn client(&self) -> Client {
-        let (ws, welcome) = self.websocket(Some(&format!("https://{}", self.addr))).await.expect("upgrade");
+        let (ws, welcome) = self
+            .websocket(Some(&format!("https://{}", self.addr)))
+            .await
+            .expect("upgrade");
         let mut client = Client { ws };
         assert_eq!(welcome.status(), 101);
         let welcome = client.recv().await;
@@ -164,12 +177,19 @@ impl Appliance {
         &self,
         origin: Option<&str>,
     ) -> Result<
-        (WebSocketStream<TlsStream<TcpStream>>, tokio_tungstenite::tungstenite::handshake::client::Response),
+        (
+            WebSocketStream<TlsStream<TcpStream>>,
+            tokio_tungstenite::tungstenite::handshake::client::Response,
+        ),
         tokio_tungstenite::tungstenite::Error,
     > {
-        let mut request = format!("wss://{}/signal", self.addr).into_client_request().expect("request");
+        let mut request = format!("wss://{}/signal", self.addr)
+            .into_client_request()
+            .expect("request");
         if let Some(origin) = origin {
-            request.headers_mut().insert("origin", HeaderValue::from_str(origin).expect("header"));
+            request
+                .headers_mut()
+                .insert("origin", HeaderValue::from_str(origin).expect("header"));
         }
         tokio_tungstenite::client_async(request, self.tls().await).await
     }
@@ -178,13 +198,21 @@ impl Appliance {
     pub async fn get(&self, path: &str) -> (u16, String, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut tls = self.tls().await;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
         tls.write_all(request.as_bytes()).await.expect("write");
         let mut response = Vec::new();
         let _ = tls.read_to_end(&mut response).await;
         let response = String::from_utf8_lossy(&response).into_owned();
         let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
-        let status = head.split_whitespace().nth(1).expect("status").parse().expect("number");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .expect("status")
+            .parse()
+            .expect("number");
         (status, head.to_ascii_lowercase(), body.to_owned())
     }
 }
@@ -206,7 +234,10 @@ impl Client {
     }
 
     pub async fn send_text(&mut self, text: String) {
-        self.ws.send(Message::Text(text.into())).await.expect("send");
+        self.ws
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
     }
 
     /// The next JSON message; fails after 10 s.
@@ -243,7 +274,9 @@ impl Client {
                 .await
                 .expect("close within 10 s");
             match next {
-                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return String::new(),
             }

@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 use super::meeting::{Member, Room, Waiter};
 use super::rate::TokenBucket;
 use super::{
-    validate, CloseReason, ConnId, Counters, Entropy, Gauges, Limits, Outbox, Output, RoomPolicy,
+    CloseReason, ConnId, Counters, Entropy, Gauges, Limits, Outbox, Output, RoomPolicy, validate,
 };
 use crate::secret::Secret;
 use crate::signal::{
-    self, ClientMessage, ErrorCode, LeaveReason, Role, ServerMessage, WireLimits,
-    PROTOCOL_VERSION,
+    self, ClientMessage, ErrorCode, LeaveReason, PROTOCOL_VERSION, Role, ServerMessage, WireLimits,
 };
 
 /// At most one `rate_limited` error per connection per this interval, so that a flood does not
@@ -299,18 +298,23 @@ impl<E: Entropy> Hub<E> {
         } else {
             room.lobby.insert(id, Waiter { conn, name });
             let lobby = room.lobby_entries();
-            self.outbox
-                .broadcast(room.moderator_conns(), &ServerMessage::LobbyChanged { lobby });
+            self.outbox.broadcast(
+                room.moderator_conns(),
+                &ServerMessage::LobbyChanged { lobby },
+            );
             self.outbox.send(
                 conn,
                 &ServerMessage::LobbyWaiting {
                     room: room_id.to_owned(),
                 },
             );
-            self.set_place(conn, Place::Lobby {
-                room: room_id.to_owned(),
-                id,
-            });
+            self.set_place(
+                conn,
+                Place::Lobby {
+                    room: room_id.to_owned(),
+                    id,
+                },
+            );
         }
         Ok(())
     }
@@ -361,16 +365,18 @@ impl<E: Entropy> Hub<E> {
         };
         let info = member.info(id);
         room.members.insert(id, member);
-        self.outbox
-            .send(conn, &room.joined_message(room_id, id));
+        self.outbox.send(conn, &room.joined_message(room_id, id));
         self.outbox.broadcast(
             room.member_conns_except(id),
             &ServerMessage::ParticipantJoined { participant: info },
         );
-        self.set_place(conn, Place::Room {
-            room: room_id.to_owned(),
-            id,
-        });
+        self.set_place(
+            conn,
+            Place::Room {
+                room: room_id.to_owned(),
+                id,
+            },
+        );
     }
 
     fn leave(&mut self, conn: ConnId) -> Result<(), ErrorCode> {
@@ -425,8 +431,10 @@ impl<E: Entropy> Hub<E> {
             .remove(&target)
             .ok_or(ErrorCode::UnknownParticipant)?;
         let lobby = room.lobby_entries();
-        self.outbox
-            .broadcast(room.moderator_conns(), &ServerMessage::LobbyChanged { lobby });
+        self.outbox.broadcast(
+            room.moderator_conns(),
+            &ServerMessage::LobbyChanged { lobby },
+        );
         let member = Member::new(
             waiter.conn,
             waiter.name,
@@ -446,8 +454,10 @@ impl<E: Entropy> Hub<E> {
             .remove(&target)
             .ok_or(ErrorCode::UnknownParticipant)?;
         let lobby = room.lobby_entries();
-        self.outbox
-            .broadcast(room.moderator_conns(), &ServerMessage::LobbyChanged { lobby });
+        self.outbox.broadcast(
+            room.moderator_conns(),
+            &ServerMessage::LobbyChanged { lobby },
+        );
         self.outbox.send(
             waiter.conn,
             &ServerMessage::LobbyRejected {
@@ -531,8 +541,10 @@ impl<E: Entropy> Hub<E> {
                 if let Some(room) = self.rooms.get_mut(&room) {
                     room.lobby.remove(&id);
                     let lobby = room.lobby_entries();
-                    self.outbox
-                        .broadcast(room.moderator_conns(), &ServerMessage::LobbyChanged { lobby });
+                    self.outbox.broadcast(
+                        room.moderator_conns(),
+                        &ServerMessage::LobbyChanged { lobby },
+                    );
                 }
             }
             Place::Room { room: room_id, id } => {

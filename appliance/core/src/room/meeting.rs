@@ -18,7 +18,13 @@ pub(crate) struct Member {
 }
 
 impl Member {
-    pub(crate) fn new(conn: ConnId, name: String, role: Role, chat_per_10s: u32, now: Instant) -> Self {
+    pub(crate) fn new(
+        conn: ConnId,
+        name: String,
+        role: Role,
+        chat_per_10s: u32,
+        now: Instant,
+    ) -> Self {
         let chat = TokenBucket::new(chat_per_10s, Duration::from_secs(10), chat_per_10s, now);
         Self {
             conn,

@@ -8,7 +8,7 @@
 mod message;
 
 pub use message::{
-    ClientMessage, LeaveReason, LobbyEntry, Limits as WireLimits, ParticipantInfo, Role,
+    ClientMessage, LeaveReason, Limits as WireLimits, LobbyEntry, ParticipantInfo, Role,
     ServerMessage,
 };
 use serde::{Deserialize, Serialize};
@@ -208,7 +208,10 @@ mod tests {
     #[test]
     fn parses_unit_messages() {
         assert_eq!(parse(br#"{"type":"ping"}"#, 64), Ok(ClientMessage::Ping {}));
-        assert_eq!(parse(br#"{"type":"leave"}"#, 64), Ok(ClientMessage::Leave {}));
+        assert_eq!(
+            parse(br#"{"type":"leave"}"#, 64),
+            Ok(ClientMessage::Leave {})
+        );
         assert_eq!(
             parse(br#"{"type":"end_meeting"}"#, 64),
             Ok(ClientMessage::EndMeeting {})

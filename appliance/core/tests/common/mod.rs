@@ -52,7 +52,10 @@ impl Sim {
         self.drain();
         let welcome = self.take(conn);
         assert!(
-            matches!(welcome.as_slice(), [ServerMessage::Welcome { protocol: 1, .. }]),
+            matches!(
+                welcome.as_slice(),
+                [ServerMessage::Welcome { protocol: 1, .. }]
+            ),
             "{welcome:?}"
         );
         conn
@@ -115,7 +118,10 @@ impl Sim {
 
     /// Joins `room`; returns the participant id and the full `joined` message.
     pub fn join(&mut self, conn: ConnId, room: &str, name: &str) -> ServerMessage {
-        self.send(conn, json!({"type": "join", "protocol": 1, "room": room, "name": name}));
+        self.send(
+            conn,
+            json!({"type": "join", "protocol": 1, "room": room, "name": name}),
+        );
         self.one(conn)
     }
 

@@ -47,7 +47,11 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.problems.len();
-        write!(f, "{count} problem{} in the configuration:", if count == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{count} problem{} in the configuration:",
+            if count == 1 { "" } else { "s" }
+        )?;
         for problem in &self.problems {
             write!(f, "\n  {problem}")?;
         }
@@ -94,8 +98,12 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Log format.
     pub log_format: LogFormat,
-    _validated: (),
+    _proof: Validated,
 }
+
+/// Proof that a [`Config`] went through [`validate`]; nothing else can create one.
+#[derive(Debug, Clone)]
+struct Validated(());
 
 /// Log verbosity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -263,7 +271,10 @@ impl Check {
     fn range<T: TryFrom<i64>>(&mut self, key: &str, value: i64, min: i64, max: i64) -> T {
         let fallback = || T::try_from(min).ok().expect("minimum fits the target type");
         if value < min || value > max {
-            self.fail(key, format!("{value} is out of range; allowed are {min} to {max}"));
+            self.fail(
+                key,
+                format!("{value} is out of range; allowed are {min} to {max}"),
+            );
             return fallback();
         }
         T::try_from(value).unwrap_or_else(|_| fallback())
@@ -302,7 +313,12 @@ impl Config {
 
     /// The embedded defaults of `kammer demo`, with its state directory and port, validated like
     /// any configuration.
-    pub fn demo(state_dir: &Path, port: u16, certificate: &Path, private_key: &Path) -> Result<Self, ConfigError> {
+    pub fn demo(
+        state_dir: &Path,
+        port: u16,
+        certificate: &Path,
+        private_key: &Path,
+    ) -> Result<Self, ConfigError> {
         let mut raw = parse(include_str!("demo.toml"))?;
         let server = raw.server.get_or_insert(RawServer {
             listen: None,
@@ -344,7 +360,9 @@ fn explain(message: &str) -> String {
 }
 
 fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
-    let mut check = Check { problems: Vec::new() };
+    let mut check = Check {
+        problems: Vec::new(),
+    };
     let c = &mut check;
 
     let (listen, state_dir, max_tcp) = match c.required("server", raw.server) {
@@ -355,7 +373,12 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
                     .ok()
             });
             let state_dir = c.required("server.state_dir", server.state_dir);
-            let max_tcp: usize = c.range("server.max_connections", server.max_connections, 16, 1_000_000);
+            let max_tcp: usize = c.range(
+                "server.max_connections",
+                server.max_connections,
+                16,
+                1_000_000,
+            );
             (listen, state_dir, max_tcp)
         }
         None => (None, None, 0),
@@ -373,7 +396,11 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
                     c.readable_file("tls.private_key", path);
                 }
             }
-            let tls12 = if tls.allow_tls12 { Tls12::Allowed } else { Tls12::Refused };
+            let tls12 = if tls.allow_tls12 {
+                Tls12::Allowed
+            } else {
+                Tls12::Refused
+            };
             (certificate, private_key, tls12)
         }
         None => (None, None, Tls12::Refused),
@@ -381,11 +408,17 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
 
     let metrics_allow = if raw.metrics.enabled {
         if raw.metrics.allow.is_empty() {
-            c.fail("metrics.allow", "must name at least one network when metrics are enabled, such as \"127.0.0.1/32\"");
+            c.fail(
+                "metrics.allow",
+                "must name at least one network when metrics are enabled, such as \"127.0.0.1/32\"",
+            );
         }
         let mut nets = Vec::new();
         for (i, entry) in raw.metrics.allow.iter().enumerate() {
-            match entry.parse::<IpNet>().or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from)) {
+            match entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+            {
                 Ok(net) => nets.push(net),
                 Err(_) => c.fail(
                     &format!("metrics.allow[{i}]"),
@@ -396,17 +429,33 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
         Some(nets)
     } else {
         if !raw.metrics.allow.is_empty() {
-            c.fail("metrics.allow", "is set but metrics.enabled is false; enable metrics or remove the list");
+            c.fail(
+                "metrics.allow",
+                "is set but metrics.enabled is false; enable metrics or remove the list",
+            );
         }
         None
     };
 
     let s = &raw.signalling;
-    let max_message_bytes: usize = c.range("signalling.max_message_bytes", s.max_message_bytes, 1024, 1 << 20);
-    let messages_per_second: u32 = c.range("signalling.messages_per_second", s.messages_per_second, 1, 1000);
+    let max_message_bytes: usize = c.range(
+        "signalling.max_message_bytes",
+        s.max_message_bytes,
+        1024,
+        1 << 20,
+    );
+    let messages_per_second: u32 = c.range(
+        "signalling.messages_per_second",
+        s.messages_per_second,
+        1,
+        1000,
+    );
     let message_burst: u32 = c.range("signalling.message_burst", s.message_burst, 1, 10_000);
     if message_burst < messages_per_second {
-        c.fail("signalling.message_burst", "must be at least signalling.messages_per_second");
+        c.fail(
+            "signalling.message_burst",
+            "must be at least signalling.messages_per_second",
+        );
     }
     let chat_per_10s: u32 = c.range("signalling.chat_per_10s", s.chat_per_10s, 1, 100);
     let chat_max_chars: usize = c.range("signalling.chat_max_chars", s.chat_max_chars, 1, 100_000);
@@ -418,15 +467,32 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
             format!("a text of {chat_max_chars} characters may not fit into signalling.max_message_bytes = {max_message_bytes}; allow at most {}", max_message_bytes.saturating_sub(64) / 6),
         );
     }
-    let max_participants_per_room: usize =
-        c.range("signalling.max_participants_per_room", s.max_participants_per_room, 2, 10_000);
-    let max_connections: usize = c.range("signalling.max_connections", s.max_connections, 1, 1_000_000);
-    let idle_secs: u64 = c.range("signalling.idle_timeout_secs", s.idle_timeout_secs, 10, 86_400);
-    let max_join_attempts: u32 = c.range("signalling.max_join_attempts", s.max_join_attempts, 1, 1000);
+    let max_participants_per_room: usize = c.range(
+        "signalling.max_participants_per_room",
+        s.max_participants_per_room,
+        2,
+        10_000,
+    );
+    let max_connections: usize = c.range(
+        "signalling.max_connections",
+        s.max_connections,
+        1,
+        1_000_000,
+    );
+    let idle_secs: u64 = c.range(
+        "signalling.idle_timeout_secs",
+        s.idle_timeout_secs,
+        10,
+        86_400,
+    );
+    let max_join_attempts: u32 =
+        c.range("signalling.max_join_attempts", s.max_join_attempts, 1, 1000);
     let outbound_queue: usize = c.range("signalling.outbound_queue", s.outbound_queue, 16, 65_536);
 
     if !check.problems.is_empty() {
-        return Err(ConfigError { problems: check.problems });
+        return Err(ConfigError {
+            problems: check.problems,
+        });
     }
     let (Some(listen), Some(state_dir), Some(certificate), Some(private_key)) =
         (listen, state_dir, certificate, private_key)
@@ -459,7 +525,7 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
         },
         log_level: raw.log.level,
         log_format: raw.log.format,
-        _validated: (),
+        _proof: Validated(()),
     })
 }
 

@@ -86,7 +86,10 @@ format = "json"
     assert_eq!(config.tls12, Tls12::Allowed);
     assert_eq!(
         config.metrics_allow,
-        Some(vec!["10.1.0.0/16".parse().expect("net"), "192.0.2.7/32".parse().expect("net")])
+        Some(vec![
+            "10.1.0.0/16".parse().expect("net"),
+            "192.0.2.7/32".parse().expect("net")
+        ])
     );
     assert_eq!(
         config.limits,
@@ -113,34 +116,59 @@ format = "json"
 fn unknown_keys_are_named_with_their_line() {
     let text = MINIMAL.replace("listen =", "lisen =");
     let problem = one_problem(&text);
-    assert!(problem.starts_with("line 3: server.lisen: unknown key `lisen`"), "{problem}");
+    assert!(
+        problem.starts_with("line 3: server.lisen: unknown key `lisen`"),
+        "{problem}"
+    );
     assert!(problem.contains("listen"), "{problem}");
 
     let problem = one_problem(&with("[signaling]\nmax_message_bytes = 1"));
-    assert!(problem.contains("signaling: unknown key `signaling`"), "{problem}");
+    assert!(
+        problem.contains("signaling: unknown key `signaling`"),
+        "{problem}"
+    );
 
     let problem = one_problem(&with("[signalling]\nmax_msg = 1"));
-    assert!(problem.contains("signalling.max_msg: unknown key"), "{problem}");
+    assert!(
+        problem.contains("signalling.max_msg: unknown key"),
+        "{problem}"
+    );
 }
 
 #[test]
 fn wrong_types_are_named() {
     let problem = one_problem(&with("[signalling]\nmax_message_bytes = \"16k\""));
-    assert!(problem.contains("signalling.max_message_bytes: invalid type: string \"16k\"; expected i64"), "{problem}");
+    assert!(
+        problem
+            .contains("signalling.max_message_bytes: invalid type: string \"16k\"; expected i64"),
+        "{problem}"
+    );
     let problem = one_problem(&with("[tls]\nallow_tls12 = 1"));
     // A second [tls] table is a TOML error, reported with its line.
     assert!(problem.contains("line"), "{problem}");
-    let problem = one_problem(&MINIMAL.replace("state_dir = \"/var/lib/kammer\"", "state_dir = \"/x\"\nmax_connections = true"));
-    assert!(problem.contains("server.max_connections: invalid type: boolean"), "{problem}");
+    let problem = one_problem(&MINIMAL.replace(
+        "state_dir = \"/var/lib/kammer\"",
+        "state_dir = \"/x\"\nmax_connections = true",
+    ));
+    assert!(
+        problem.contains("server.max_connections: invalid type: boolean"),
+        "{problem}"
+    );
 }
 
 #[test]
 fn enumerations_list_their_values() {
     let problem = one_problem(&with("[log]\nlevel = \"loud\""));
-    assert!(problem.contains("log.level: unknown variant `loud`"), "{problem}");
+    assert!(
+        problem.contains("log.level: unknown variant `loud`"),
+        "{problem}"
+    );
     assert!(problem.contains("warn"), "{problem}");
     let problem = one_problem(&with("[log]\nformat = \"xml\""));
-    assert!(problem.contains("log.format: unknown variant `xml`"), "{problem}");
+    assert!(
+        problem.contains("log.format: unknown variant `xml`"),
+        "{problem}"
+    );
 }
 
 #[test]
@@ -189,7 +217,10 @@ fn every_range_is_checked() {
         ("signalling", "outbound_queue", "8", "16 to 65536"),
     ] {
         let text = if table == "server" {
-            MINIMAL.replace("state_dir = \"/var/lib/kammer\"", &format!("state_dir = \"/x\"\n{key} = {bad}"))
+            MINIMAL.replace(
+                "state_dir = \"/var/lib/kammer\"",
+                &format!("state_dir = \"/x\"\n{key} = {bad}"),
+            )
         } else {
             with(&format!("[{table}]\n{key} = {bad}"))
         };
@@ -201,36 +232,66 @@ fn every_range_is_checked() {
 
 #[test]
 fn cross_field_rules() {
-    let problem = one_problem(&with("[signalling]\nmessages_per_second = 50\nmessage_burst = 10"));
-    assert_eq!(problem, "signalling.message_burst: must be at least signalling.messages_per_second");
+    let problem = one_problem(&with(
+        "[signalling]\nmessages_per_second = 50\nmessage_burst = 10",
+    ));
+    assert_eq!(
+        problem,
+        "signalling.message_burst: must be at least signalling.messages_per_second"
+    );
     let problem = one_problem(&with("[signalling]\nmax_message_bytes = 2048"));
-    assert!(problem.starts_with("signalling.chat_max_chars: a text of 2000 characters may not fit"), "{problem}");
+    assert!(
+        problem.starts_with("signalling.chat_max_chars: a text of 2000 characters may not fit"),
+        "{problem}"
+    );
 }
 
 #[test]
 fn metrics_rules() {
     let problem = one_problem(&with("[metrics]\nenabled = true"));
-    assert!(problem.starts_with("metrics.allow: must name at least one network"), "{problem}");
-    let problem = one_problem(&with("[metrics]\nenabled = true\nallow = [\"127.0.0.1/8\", \"nonsense\"]"));
-    assert_eq!(problem, "metrics.allow[1]: \"nonsense\" is not an address or network such as \"10.0.0.0/8\"");
+    assert!(
+        problem.starts_with("metrics.allow: must name at least one network"),
+        "{problem}"
+    );
+    let problem = one_problem(&with(
+        "[metrics]\nenabled = true\nallow = [\"127.0.0.1/8\", \"nonsense\"]",
+    ));
+    assert_eq!(
+        problem,
+        "metrics.allow[1]: \"nonsense\" is not an address or network such as \"10.0.0.0/8\""
+    );
     let problem = one_problem(&with("[metrics]\nallow = [\"127.0.0.1\"]"));
-    assert!(problem.starts_with("metrics.allow: is set but metrics.enabled is false"), "{problem}");
+    assert!(
+        problem.starts_with("metrics.allow: is set but metrics.enabled is false"),
+        "{problem}"
+    );
 }
 
 #[test]
 fn all_problems_are_reported_together() {
-    let text = with("[signalling]\nmax_message_bytes = 1\nidle_timeout_secs = 0\n[metrics]\nenabled = true");
+    let text = with(
+        "[signalling]\nmax_message_bytes = 1\nidle_timeout_secs = 0\n[metrics]\nenabled = true",
+    );
     let error = Config::from_toml(&text, false).expect_err("invalid");
     assert!(error.problems.len() >= 3, "{error}");
-    assert!(error.to_string().starts_with(&format!("{} problems in the configuration:", error.problems.len())));
+    assert!(error.to_string().starts_with(&format!(
+        "{} problems in the configuration:",
+        error.problems.len()
+    )));
 }
 
 #[test]
 fn missing_files_are_reported_when_checked() {
     let error = Config::from_toml(MINIMAL, true).expect_err("files do not exist");
     let text = error.to_string();
-    assert!(text.contains("tls.certificate: /etc/kammer/server.pem cannot be read"), "{text}");
-    assert!(text.contains("tls.private_key: /etc/kammer/server.key cannot be read"), "{text}");
+    assert!(
+        text.contains("tls.certificate: /etc/kammer/server.pem cannot be read"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tls.private_key: /etc/kammer/server.key cannot be read"),
+        "{text}"
+    );
 }
 
 #[test]
