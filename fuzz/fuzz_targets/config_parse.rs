@@ -6,7 +6,9 @@ use kammer::config::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Err(error) = Config::from_toml(text, false) {
         assert!(!error.problems.is_empty());
         assert!(error.problems.iter().all(|p| !p.reason.is_empty()));

@@ -42,7 +42,9 @@ fuzz_target!(|data: &[u8]| {
     }
     // Each chunk: first byte picks the connection and the action, the rest is the frame.
     for chunk in data.split(|b| *b == 0xff) {
-        let Some((&selector, frame)) = chunk.split_first() else { continue };
+        let Some((&selector, frame)) = chunk.split_first() else {
+            continue;
+        };
         let conn = ConnId(u64::from(selector & 3));
         match selector >> 2 {
             0 => hub.handle_binary(conn, now),

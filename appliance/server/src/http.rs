@@ -160,16 +160,17 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn info(State(state): State<AppState>) -> Response {
     count(&state);
-    let notice = match &state.footer_notice {
-        Some(text) => format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\"")),
-        None => "null".to_owned(),
-    };
-    let body = format!(
-        "{{\"product\":\"kammer\",\"version\":\"{}\",\"protocol\":{},\"notice\":{notice}}}",
-        env!("CARGO_PKG_VERSION"),
-        kammer_core::signal::PROTOCOL_VERSION,
-    );
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let body = serde_json::json!({
+        "product": "kammer",
+        "version": env!("CARGO_PKG_VERSION"),
+        "protocol": kammer_core::signal::PROTOCOL_VERSION,
+        "notice": state.footer_notice.as_deref(),
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn metrics(

@@ -81,10 +81,24 @@ impl Entropy for SystemEntropy {
     }
 }
 
+/// Starts the driver task.
+///
+/// Panic strategy: a panic inside a connection task ends that connection only. A panic inside
+/// the hub is a bug that may have left every room in an inconsistent state, so it ends the
+/// process (exit code 70) for the service manager to restart it, rather than serving on with
+/// signalling silently dead.
 pub(crate) fn spawn_driver(limits: Limits, policy: RoomPolicy) -> HubHandle {
     let (events, rx) = mpsc::channel(EVENT_QUEUE);
     let hub = Hub::new(limits, policy, SystemEntropy(SystemRandom::new()));
-    tokio::spawn(drive(hub, rx));
+    let driver = tokio::spawn(drive(hub, rx));
+    tokio::spawn(async move {
+        if let Err(error) = driver.await
+            && error.is_panic()
+        {
+            tracing::error!("the signalling hub panicked; exiting so that the service restarts");
+            std::process::exit(70);
+        }
+    });
     HubHandle {
         events,
         next_conn: Arc::new(std::sync::atomic::AtomicU64::new(1)),
