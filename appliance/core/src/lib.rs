@@ -10,6 +10,8 @@
 //!   limits and strict schemas, and the messages the server sends.
 //! * [`room`] is the meeting logic: rooms with PIN and moderator secret, the lobby, roles, chat,
 //!   raised hands, moderator actions, rate limits and idle timeouts — all behind one [`room::Hub`].
+//! * [`media`] is the media plane's packet work: STUN for ICE-lite, the RFC 7983 demultiplexer,
+//!   RTP/RTCP parsing and SRTP protection (per-packet work on ring).
 //! * [`secret`] holds the type that keeps PINs and moderator secrets out of logs and memory.
 //!
 //! Invariants: no input can make the core panic (every parser is fuzzed); a misbehaving
@@ -17,6 +19,7 @@
 //! What the core refuses to do: pick randomness itself (it asks an [`room::Entropy`] the shell
 //! provides), or decide how to write to a socket.
 
+pub mod media;
 pub mod room;
 pub mod secret;
 pub mod signal;
