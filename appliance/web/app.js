@@ -26,8 +26,8 @@
   const LANGUAGE_STORAGE_KEY = 'kammer.lang';
   const I18N_ATTRIBUTES = ['aria-label', 'placeholder', 'title'];
   const CHAT_ERRORS = new Set(['chat_too_long', 'chat_rate_limited', 'invalid_text']);
-  // Close reasons the server may give. server_full and too_many_attempts are sent by the server
-  // but not yet named in docs/protocol.md.
+  // Close reasons with their own explanation (docs/protocol.md, "Closing"); removed and
+  // meeting_ended arrive as messages before the close.
   const CLOSE_REASONS = new Set(['idle_timeout', 'too_slow', 'server_full', 'too_many_attempts']);
 
   const $ = (id) => {
@@ -663,6 +663,10 @@
       try {
         await openConnection();
       } catch (error) {
+        if (session.phase !== 'joining') {
+          // The close handler has already explained what happened.
+          return;
+        }
         session.phase = 'idle';
         setJoinBusy(false);
         if (error && error.message === 'unsupported_protocol') {
