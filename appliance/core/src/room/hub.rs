@@ -425,16 +425,7 @@ impl<E: Entropy> Hub<E> {
 
     fn admit(&mut self, conn: ConnId, target: u64, now: Instant) -> Result<(), ErrorCode> {
         let at = self.moderator(conn)?;
-        let room = self.rooms.get_mut(&at.room).ok_or(ErrorCode::NotJoined)?;
-        let waiter = room
-            .lobby
-            .remove(&target)
-            .ok_or(ErrorCode::UnknownParticipant)?;
-        let lobby = room.lobby_entries();
-        self.outbox.broadcast(
-            room.moderator_conns(),
-            &ServerMessage::LobbyChanged { lobby },
-        );
+        let waiter = self.take_waiter(&at.room, target)?;
         let member = Member::new(
             waiter.conn,
             waiter.name,
@@ -448,16 +439,7 @@ impl<E: Entropy> Hub<E> {
 
     fn refuse(&mut self, conn: ConnId, target: u64) -> Result<(), ErrorCode> {
         let at = self.moderator(conn)?;
-        let room = self.rooms.get_mut(&at.room).ok_or(ErrorCode::NotJoined)?;
-        let waiter = room
-            .lobby
-            .remove(&target)
-            .ok_or(ErrorCode::UnknownParticipant)?;
-        let lobby = room.lobby_entries();
-        self.outbox.broadcast(
-            room.moderator_conns(),
-            &ServerMessage::LobbyChanged { lobby },
-        );
+        let waiter = self.take_waiter(&at.room, target)?;
         self.outbox.send(
             waiter.conn,
             &ServerMessage::LobbyRejected {
@@ -466,6 +448,21 @@ impl<E: Entropy> Hub<E> {
         );
         self.set_place(waiter.conn, Place::Outside);
         Ok(())
+    }
+
+    /// Takes a waiter out of a room's lobby and shows the moderators the new lobby.
+    fn take_waiter(&mut self, room_id: &str, id: u64) -> Result<Waiter, ErrorCode> {
+        let room = self.rooms.get_mut(room_id).ok_or(ErrorCode::NotJoined)?;
+        let waiter = room
+            .lobby
+            .remove(&id)
+            .ok_or(ErrorCode::UnknownParticipant)?;
+        let lobby = room.lobby_entries();
+        self.outbox.broadcast(
+            room.moderator_conns(),
+            &ServerMessage::LobbyChanged { lobby },
+        );
+        Ok(waiter)
     }
 
     fn set_room(&mut self, conn: ConnId, change: impl FnOnce(&mut Room)) -> Result<(), ErrorCode> {
@@ -538,14 +535,8 @@ impl<E: Entropy> Hub<E> {
         match std::mem::replace(&mut connection.place, Place::Outside) {
             Place::Outside => {}
             Place::Lobby { room, id } => {
-                if let Some(room) = self.rooms.get_mut(&room) {
-                    room.lobby.remove(&id);
-                    let lobby = room.lobby_entries();
-                    self.outbox.broadcast(
-                        room.moderator_conns(),
-                        &ServerMessage::LobbyChanged { lobby },
-                    );
-                }
+                // Already gone when a moderator admitted or rejected it just now.
+                let _ = self.take_waiter(&room, id);
             }
             Place::Room { room: room_id, id } => {
                 let Some(room) = self.rooms.get_mut(&room_id) else {
