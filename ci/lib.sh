@@ -19,7 +19,16 @@ die() {
     exit 1
 }
 
+# Tests counted over the runners' logs: cargo's "test result" lines and node's "# pass".
+count_tests() {
+    local cargo node
+    cargo=$(grep -hoE 'test result: ok\. [0-9]+ passed' "$LOG_DIR"/cargo-test.log 2>/dev/null \
+        | awk '{ s += $4 } END { print s + 0 }')
+    node=$(grep -hoE '^# pass [0-9]+' "$LOG_DIR"/browser.log 2>/dev/null | awk '{ s += $3 } END { print s + 0 }')
+    echo $((cargo + node))
+}
+
 finish() {
-    printf '\nAll stages passed in %ss; logs in %s\n' "$SECONDS" "$LOG_DIR"
-    printf 'suite: %s passed, 0 failed\n' "$STAGES_PASSED"
+    printf '\nAll %s stages passed in %ss; logs in %s\n' "$STAGES_PASSED" "$SECONDS" "$LOG_DIR"
+    printf 'tests: %s passed, 0 failed\n' "$(count_tests)"
 }
