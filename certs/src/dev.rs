@@ -52,6 +52,7 @@ pub fn ensure_dev_pki(dir: &Path) -> Result<DevPki, CertError> {
     let (ca_pem, ca_key) = if ca_cert_path.exists() && ca_key_path.exists() {
         let pem = read(&ca_cert_path)?;
         let key = KeyPair::from_pem(&read_secret(&ca_key_path)?)?;
+        // From here on the CA key exists only inside `key`.
         (pem, key)
     } else if ca_cert_path.exists() || ca_key_path.exists() {
         return Err(io_error(
@@ -63,7 +64,11 @@ pub fn ensure_dev_pki(dir: &Path) -> Result<DevPki, CertError> {
     } else {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let cert = ca_params(now)?.self_signed(&key)?;
-        write_new(&ca_key_path, key.serialize_pem().as_bytes(), 0o600)?;
+        write_new(
+            &ca_key_path,
+            Zeroizing::new(key.serialize_pem()).as_bytes(),
+            0o600,
+        )?;
         write_new(&ca_cert_path, cert.pem().as_bytes(), 0o644)?;
         created = true;
         (cert.pem(), key)
@@ -148,26 +153,32 @@ fn read_secret(path: &Path) -> Result<Zeroizing<String>, CertError> {
     read(path).map(Zeroizing::new)
 }
 
-/// Writes a file that must not exist yet: to a temporary name first, then renamed into place.
+/// Writes a file that must not exist yet: to a fresh temporary file first (created with its final
+/// mode, never reused), then linked into place, which fails instead of replacing an existing file.
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertError> {
-    let tmp = path.with_extension("tmp");
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    // A leftover from an interrupted run may have other permissions: start afresh.
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(io_error(&tmp, source)),
+    }
     let mut file = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
         .open(&tmp)
         .map_err(|source| io_error(&tmp, source))?;
     file.write_all(contents)
         .and_then(|()| file.sync_all())
         .map_err(|source| io_error(&tmp, source))?;
-    if path.exists() {
-        return Err(io_error(
-            path,
-            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "refusing to overwrite"),
-        ));
-    }
-    fs::rename(&tmp, path).map_err(|source| io_error(path, source))
+    let linked = fs::hard_link(&tmp, path).map_err(|source| io_error(path, source));
+    let _ = fs::remove_file(&tmp);
+    linked
 }
 
 #[cfg(test)]
@@ -209,6 +220,21 @@ mod tests {
         assert_eq!(fs::read(&second.ca_certificate).expect("ca"), ca);
         let chain = fs::read_to_string(&second.server_chain).expect("chain");
         assert!(chain.ends_with(&String::from_utf8(ca).expect("utf8")));
+    }
+
+    #[test]
+    fn a_stale_temporary_file_does_not_lend_its_permissions() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stale = dir.path().join(".server.key.tmp");
+        fs::write(&stale, "old").expect("write");
+        fs::set_permissions(&stale, fs::Permissions::from_mode(0o666)).expect("chmod");
+        let pki = ensure_dev_pki(dir.path()).expect("created");
+        let mode = fs::metadata(&pki.server_key)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!stale.exists());
     }
 
     #[test]

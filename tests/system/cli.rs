@@ -53,7 +53,7 @@ fn config_check_accepts_a_valid_file_and_names_every_problem_of_an_invalid_one()
         "server.listen: \"everywhere\" is not an address with port",
         "tls.certificate: /nonexistent.pem cannot be read",
         "tls.private_key: /nonexistent.key cannot be read",
-        "signalling.idle_timeout_secs: 1 is out of range; allowed are 10 to 86400",
+        "signalling.idle_timeout_secs: 1 is out of range; allowed are 30 to 86400",
     ] {
         assert!(
             stderr.contains(expected),

@@ -98,25 +98,7 @@ fn default_policy_is_tls13_gcm_on_nist_curves() {
 
 #[test]
 fn tls12_only_when_enabled_and_only_ecdhe_ecdsa_gcm() {
-    let state = tempfile::tempdir().expect("temp dir");
-    let pki = state.path().join("pki");
-    let status = Command::new(support::KAMMER)
-        .args(["pki", "dev-ca", "--dir"])
-        .arg(&pki)
-        .stdout(Stdio::null())
-        .status()
-        .expect("kammer pki dev-ca");
-    assert!(status.success());
-    let config = state.path().join("kammer.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{dir}\"\n\n[tls]\ncertificate = \"{dir}/pki/server.pem\"\nprivate_key = \"{dir}/pki/server.key\"\nallow_tls12 = true\n",
-            dir = state.path().display()
-        ),
-    )
-    .expect("write config");
-    let kammer = Appliance::serve(state, &config, pki.join("ca.pem"));
+    let kammer = Appliance::serve_with("allow_tls12 = true", "");
 
     assert_connects(
         &kammer,

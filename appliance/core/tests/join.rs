@@ -219,7 +219,12 @@ fn leave_and_rejoin_on_the_same_connection() {
         sim.one(alice),
         ServerMessage::ParticipantLeft { participant, reason: kammer_core::signal::LeaveReason::Left } if participant == bob_id
     ));
-    let (_, _) = sim.wait_in_lobby("r1", "Bob", alice);
+    // The same connection joins again and waits in the lobby once more.
+    assert_eq!(
+        sim.join(bob, "r1", "Bob"),
+        ServerMessage::LobbyWaiting { room: "r1".into() }
+    );
+    assert!(matches!(sim.one(alice), ServerMessage::LobbyChanged { lobby } if lobby.len() == 1));
     assert!(sim.is_open(bob));
 }
 
@@ -235,4 +240,41 @@ fn last_one_out_ends_the_room_and_tells_the_lobby() {
     assert_eq!(sim.hub.gauges().rooms, 0);
     // The room ID is free again: the next joiner creates a new room with a new secret.
     let (_, _, _) = sim.create("r1", "Carol");
+}
+
+#[test]
+fn pin_guesses_are_limited_per_room_across_connections() {
+    let mut sim = Sim::new();
+    let alice = sim.connect();
+    sim.send(
+        alice,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Alice", "pin": "4711"}),
+    );
+    sim.take(alice);
+    // Reconnecting does not reset the room's budget of wrong PINs.
+    for round in 0..5 {
+        let mallory = sim.connect();
+        for guess in 0..2 {
+            sim.send(mallory, json!({"type": "join", "protocol": 1, "room": "r1", "name": "M", "pin": format!("{round}{guess}")}));
+            sim.expect_error(mallory, ErrorCode::WrongPin);
+        }
+    }
+    // The right PIN is now refused as well, until time passes.
+    let bob = sim.connect();
+    sim.send(
+        bob,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob", "pin": "4711"}),
+    );
+    sim.expect_error(bob, ErrorCode::WrongPin);
+    sim.advance(std::time::Duration::from_secs(30));
+    sim.send(alice, json!({"type": "ping"}));
+    sim.take(alice);
+    sim.send(
+        bob,
+        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Bob", "pin": "4711"}),
+    );
+    assert_eq!(
+        sim.one(bob),
+        ServerMessage::LobbyWaiting { room: "r1".into() }
+    );
 }

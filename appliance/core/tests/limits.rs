@@ -149,3 +149,56 @@ fn messages_on_unknown_connections_are_ignored() {
     assert!(sim.inbox.is_empty());
     assert!(sim.closed.is_empty());
 }
+
+#[test]
+fn oversized_and_binary_frames_count_against_the_rate_limit() {
+    let mut sim = Sim::new();
+    let c = sim.connect();
+    let burst = Limits::default().message_burst as usize;
+    for i in 0..burst {
+        if i % 2 == 0 {
+            sim.hub.handle_binary(c, sim.now);
+        } else {
+            sim.hub.handle_oversized(c, sim.now);
+        }
+    }
+    sim.drain();
+    let replies = sim.take(c);
+    assert_eq!(replies.len(), burst);
+    sim.hub.handle_binary(c, sim.now);
+    sim.hub.handle_oversized(c, sim.now);
+    sim.drain();
+    let replies = sim.take(c);
+    assert!(
+        matches!(
+            replies.as_slice(),
+            [ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            }]
+        ),
+        "{replies:?}"
+    );
+    assert_eq!(
+        sim.hub.counters().dropped(ErrorCode::TooLarge),
+        (burst / 2) as u64
+    );
+    assert_eq!(sim.hub.counters().dropped(ErrorCode::RateLimited), 2);
+}
+
+#[test]
+fn waiter_and_last_member_expiring_together_are_closed_once() {
+    let mut sim = Sim::new();
+    let (alice, _, _) = sim.create("r1", "Alice");
+    let (bob, _) = sim.wait_in_lobby("r1", "Bob", alice);
+    // The harness asserts that no connection is closed twice.
+    sim.advance(Limits::default().idle_timeout);
+    assert_eq!(sim.closed.get(&alice), Some(&CloseReason::IdleTimeout));
+    assert!(sim.closed.contains_key(&bob));
+    let closed: u64 = CloseReason::ALL
+        .iter()
+        .map(|r| sim.hub.counters().closed(*r))
+        .sum();
+    assert_eq!(closed, 2);
+    assert_eq!(sim.hub.gauges().connections, 0);
+}

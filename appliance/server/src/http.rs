@@ -22,9 +22,13 @@ use crate::ShellCounters;
 use crate::signal::{Event, HubHandle, Outbound};
 use crate::web;
 
-/// Frames above this size end the connection (the hub answers smaller oversized ones with
-/// `too_large` and keeps the connection).
-const MAX_WS_FRAME: usize = 1 << 20;
+/// Frames this much larger than `signalling.max_message_bytes` end the connection; smaller
+/// oversized ones are answered with `too_large` and the connection stays.
+const WS_FRAME_SLACK: usize = 64 * 1024;
+/// A health or metrics request waits at most this long for the hub.
+const HUB_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+/// A plain HTTP connection (not upgraded to a WebSocket) lives at most this long.
+pub(crate) const HTTP_CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 /// A client that does not take a frame within this time is dropped.
 const WS_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for a request's headers.
@@ -43,6 +47,7 @@ pub(crate) struct AppState {
     pub(crate) metrics_allow: Option<Arc<Vec<IpNet>>>,
     pub(crate) outbound_queue: usize,
     pub(crate) footer_notice: Option<Arc<str>>,
+    pub(crate) max_message_bytes: usize,
 }
 
 /// The client's address, attached to each request of a connection.
@@ -68,15 +73,18 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = TowerToHyperService::new(app.layer(Extension(Peer(peer))));
-    let result = hyper::server::conn::http1::Builder::new()
+    let serving = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades()
-        .await;
-    if let Err(error) = result {
-        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+        .with_upgrades();
+    // The future resolves once a WebSocket upgrade is handed over, so the limit applies to plain
+    // HTTP only: a client that never reads its responses cannot hold a connection slot forever.
+    match tokio::time::timeout(HTTP_CONNECTION_LIFETIME, serving).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "HTTP connection ended with an error"),
+        Err(_) => tracing::debug!(%peer, "HTTP connection closed after its maximum lifetime"),
     }
 }
 
@@ -152,7 +160,11 @@ async fn not_found() -> Response {
 async fn healthz(State(state): State<AppState>) -> Response {
     count(&state);
     // Healthy means the signalling hub answers.
-    match state.hub.snapshot().await {
+    match tokio::time::timeout(HUB_ANSWER_TIMEOUT, state.hub.snapshot())
+        .await
+        .ok()
+        .flatten()
+    {
         Some(_) => (StatusCode::OK, "ok\n").into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "signalling unavailable\n").into_response(),
     }
@@ -184,7 +196,11 @@ async fn metrics(
     if !allowed(allow, peer.ip()) {
         return (StatusCode::FORBIDDEN, "forbidden\n").into_response();
     }
-    match state.hub.snapshot().await {
+    match tokio::time::timeout(HUB_ANSWER_TIMEOUT, state.hub.snapshot())
+        .await
+        .ok()
+        .flatten()
+    {
         Some(snapshot) => (
             [(
                 header::CONTENT_TYPE,
@@ -231,15 +247,18 @@ async fn signal(
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused\n").into_response();
     }
     upgrade
-        .max_message_size(MAX_WS_FRAME)
-        .max_frame_size(MAX_WS_FRAME)
+        .max_message_size(state.max_message_bytes + WS_FRAME_SLACK)
+        .max_frame_size(state.max_message_bytes + WS_FRAME_SLACK)
         .on_upgrade(move |socket| connection(socket, state))
 }
 
 /// One signalling connection: frames in go to the hub, the hub's messages go out.
+///
+/// Reading and writing run as two loops, so that a full event queue towards the hub (which
+/// slows the reader) never stops this client's outbound queue from draining.
 async fn connection(socket: WebSocket, state: AppState) {
     let conn = state.hub.new_conn_id();
-    let (outbound, mut queue) = mpsc::channel(state.outbound_queue);
+    let (outbound, queue) = mpsc::channel(state.outbound_queue);
     let events = state.hub.events.clone();
     if events
         .send(Event::Connect { conn, outbound })
@@ -248,11 +267,16 @@ async fn connection(socket: WebSocket, state: AppState) {
     {
         return;
     }
-    let (mut sink, mut stream) = socket.split();
+    let (sink, mut stream) = socket.split();
+    let mut writer = tokio::spawn(write_loop(sink, queue));
+    let max_message_bytes = state.max_message_bytes;
     loop {
         tokio::select! {
+            _ = &mut writer => break,
             incoming = stream.next() => {
                 let event = match incoming {
+                    // Oversized frames are judged without copying them into the hub's queue.
+                    Some(Ok(Message::Text(text))) if text.len() > max_message_bytes => Event::TooLarge { conn },
                     Some(Ok(Message::Text(text))) => Event::Text { conn, frame: text.as_bytes().to_vec() },
                     Some(Ok(Message::Binary(_))) => Event::Binary { conn },
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -262,24 +286,36 @@ async fn connection(socket: WebSocket, state: AppState) {
                     break;
                 }
             }
-            outgoing = queue.recv() => {
-                let message = match outgoing {
-                    Some(Outbound::Text(text)) => Message::Text(text.as_ref().into()),
-                    Some(Outbound::Close(reason)) => {
-                        let frame = CloseFrame { code: close_code(reason), reason: reason.as_str().into() };
-                        let _ = tokio::time::timeout(WS_SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
-                        break;
-                    }
-                    None => break,
-                };
-                match tokio::time::timeout(WS_SEND_TIMEOUT, sink.send(message)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) | Err(_) => break,
-                }
-            }
         }
     }
+    writer.abort();
     let _ = events.send(Event::Disconnect { conn }).await;
+}
+
+/// Sends the hub's messages until the hub closes the connection or the client stops reading.
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Outbound>,
+) {
+    while let Some(outgoing) = queue.recv().await {
+        let message = match outgoing {
+            Outbound::Text(text) => Message::Text(text.as_ref().into()),
+            Outbound::Close(reason) => {
+                let frame = CloseFrame {
+                    code: close_code(reason),
+                    reason: reason.as_str().into(),
+                };
+                let _ =
+                    tokio::time::timeout(WS_SEND_TIMEOUT, sink.send(Message::Close(Some(frame))))
+                        .await;
+                return;
+            }
+        };
+        match tokio::time::timeout(WS_SEND_TIMEOUT, sink.send(message)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
 }
 
 fn close_code(reason: CloseReason) -> u16 {

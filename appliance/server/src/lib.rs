@@ -101,6 +101,7 @@ impl Server {
             metrics_allow: settings.metrics_allow.clone().map(Arc::new),
             outbound_queue: settings.outbound_queue,
             footer_notice: settings.footer_notice.clone().map(Arc::from),
+            max_message_bytes: settings.limits.max_message_bytes,
         });
         let acceptor = TlsAcceptor::from(Arc::clone(&settings.tls));
         let slots = Arc::new(Semaphore::new(settings.max_tcp_connections));

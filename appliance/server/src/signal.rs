@@ -28,6 +28,9 @@ pub(crate) enum Event {
     Binary {
         conn: ConnId,
     },
+    TooLarge {
+        conn: ConnId,
+    },
     Disconnect {
         conn: ConnId,
     },
@@ -121,6 +124,7 @@ async fn drive(mut hub: Hub<SystemEntropy>, mut events: mpsc::Receiver<Event>) {
                     }
                     Event::Text { conn, frame } => hub.handle_message(conn, &frame, now),
                     Event::Binary { conn } => hub.handle_binary(conn, now),
+                    Event::TooLarge { conn } => hub.handle_oversized(conn, now),
                     Event::Disconnect { conn } => {
                         conns.remove(&conn);
                         hub.handle_disconnect(conn, now);

@@ -56,6 +56,30 @@ impl Appliance {
         Self::wait_for_url(child, state.to_owned(), None, ca)
     }
 
+    /// `kammer serve` with a development certificate and a configuration of `[server]`, `[tls]`
+    /// and whatever `extra` adds (TOML tables, or `tls_extra` lines for the `[tls]` table).
+    pub fn serve_with(tls_extra: &str, extra: &str) -> Self {
+        let state = tempfile::tempdir().expect("temp dir");
+        let pki = state.path().join("pki");
+        let status = Command::new(KAMMER)
+            .args(["pki", "dev-ca", "--dir"])
+            .arg(&pki)
+            .stdout(Stdio::null())
+            .status()
+            .expect("kammer pki dev-ca");
+        assert!(status.success());
+        let config = state.path().join("kammer.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{dir}\"\n\n[tls]\ncertificate = \"{dir}/pki/server.pem\"\nprivate_key = \"{dir}/pki/server.key\"\n{tls_extra}\n{extra}\n",
+                dir = state.path().display()
+            ),
+        )
+        .expect("write config");
+        Self::serve(state, &config, pki.join("ca.pem"))
+    }
+
     /// `kammer serve --config FILE` where the file is written into `state` by the caller.
     pub fn serve(state: tempfile::TempDir, config: &Path, ca: PathBuf) -> Self {
         let child = Command::new(KAMMER)

@@ -111,21 +111,7 @@ impl<E: Entropy> Hub<E> {
 
     /// One text frame arrived. Frames of unknown or closed connections are ignored.
     pub fn handle_message(&mut self, conn: ConnId, frame: &[u8], now: Instant) {
-        let Some(connection) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        self.counters.messages_received += 1;
-        connection.last_seen = now;
-        if !connection.bucket.try_take(now) {
-            self.counters.count_drop(ErrorCode::RateLimited);
-            let quiet = connection
-                .last_rate_error
-                .is_some_and(|at| now.saturating_duration_since(at) < RATE_ERROR_INTERVAL);
-            if !quiet {
-                connection.last_rate_error = Some(now);
-                self.outbox
-                    .send(conn, &ServerMessage::error(ErrorCode::RateLimited));
-            }
+        if !self.admit_frame(conn, now) {
             return;
         }
         match signal::parse(frame, self.limits.max_message_bytes) {
@@ -136,11 +122,39 @@ impl<E: Entropy> Hub<E> {
 
     /// A binary frame arrived; the protocol has none.
     pub fn handle_binary(&mut self, conn: ConnId, now: Instant) {
-        if let Some(connection) = self.conns.get_mut(&conn) {
-            self.counters.messages_received += 1;
-            connection.last_seen = now;
+        if self.admit_frame(conn, now) {
             self.reject(conn, ErrorCode::BinaryNotSupported);
         }
+    }
+
+    /// A text frame larger than `max_message_bytes` arrived; the shell did not copy it.
+    pub fn handle_oversized(&mut self, conn: ConnId, now: Instant) {
+        if self.admit_frame(conn, now) {
+            self.reject(conn, ErrorCode::TooLarge);
+        }
+    }
+
+    /// Counts a frame, resets the idle timer and applies the rate limit. Returns whether the
+    /// frame is to be handled.
+    fn admit_frame(&mut self, conn: ConnId, now: Instant) -> bool {
+        let Some(connection) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        self.counters.messages_received += 1;
+        connection.last_seen = now;
+        if connection.bucket.try_take(now) {
+            return true;
+        }
+        self.counters.count_drop(ErrorCode::RateLimited);
+        let quiet = connection
+            .last_rate_error
+            .is_some_and(|at| now.saturating_duration_since(at) < RATE_ERROR_INTERVAL);
+        if !quiet {
+            connection.last_rate_error = Some(now);
+            self.outbox
+                .send(conn, &ServerMessage::error(ErrorCode::RateLimited));
+        }
+        false
     }
 
     /// The connection ended from the client's side (or the network's).
@@ -274,10 +288,15 @@ impl<E: Entropy> Hub<E> {
             }
             let pin_ok = match (&room.pin, &pin) {
                 (None, _) => true,
+                // Once the room's guesses are used up, no PIN is compared at all.
+                (Some(_), _) if !room.pin_guesses.has_token(now) => false,
                 (Some(expected), Some(given)) => expected.matches(given),
                 (Some(_), None) => false,
             };
             if !pin_ok {
+                if pin.is_some() {
+                    let _ = room.pin_guesses.try_take(now);
+                }
                 return self.failed_attempt(conn, ErrorCode::WrongPin);
             }
         }
@@ -335,7 +354,7 @@ impl<E: Entropy> Hub<E> {
         let secret = Secret::new(raw.iter().map(|b| format!("{b:02x}")).collect());
         self.rooms.insert(
             room_id.to_owned(),
-            Room::new(pin, secret, self.policy.lobby_by_default),
+            Room::new(pin, secret, self.policy.lobby_by_default, now),
         );
         let id = self.next_participant;
         self.next_participant += 1;
@@ -594,8 +613,13 @@ impl<E: Entropy> Hub<E> {
     }
 
     /// Forgets the connection and asks the shell to close it. Call [`Hub::depart`] first.
+    ///
+    /// A connection is closed once: a second close (say, an idle waiter whose room just ended)
+    /// is ignored. Connections refused before they were registered (server full) are closed too.
     fn close(&mut self, conn: ConnId, reason: CloseReason) {
-        self.conns.remove(&conn);
+        if self.conns.remove(&conn).is_none() && reason != CloseReason::ServerFull {
+            return;
+        }
         self.counters.count_close(reason);
         self.outbox.close(conn, reason);
     }

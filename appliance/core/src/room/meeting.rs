@@ -45,6 +45,9 @@ impl Member {
     }
 }
 
+/// Wrong PINs per room per minute, over all connections.
+pub(crate) const PIN_GUESSES_PER_MINUTE: u32 = 10;
+
 #[derive(Debug)]
 pub(crate) struct Waiter {
     pub(crate) conn: ConnId,
@@ -60,10 +63,18 @@ pub(crate) struct Room {
     pub(crate) members: BTreeMap<u64, Member>,
     pub(crate) lobby: BTreeMap<u64, Waiter>,
     pub(crate) chat_seq: u64,
+    /// Wrong PINs this room still tolerates; shared by all connections, so that reconnecting
+    /// does not reset the count.
+    pub(crate) pin_guesses: TokenBucket,
 }
 
 impl Room {
-    pub(crate) fn new(pin: Option<Secret>, moderator_secret: Secret, lobby_enabled: bool) -> Self {
+    pub(crate) fn new(
+        pin: Option<Secret>,
+        moderator_secret: Secret,
+        lobby_enabled: bool,
+        now: Instant,
+    ) -> Self {
         Self {
             pin,
             moderator_secret,
@@ -72,6 +83,12 @@ impl Room {
             members: BTreeMap::new(),
             lobby: BTreeMap::new(),
             chat_seq: 0,
+            pin_guesses: TokenBucket::new(
+                PIN_GUESSES_PER_MINUTE,
+                Duration::from_secs(60),
+                PIN_GUESSES_PER_MINUTE,
+                now,
+            ),
         }
     }
 

@@ -26,11 +26,21 @@ impl TokenBucket {
         }
     }
 
-    /// Takes one token if there is one.
-    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+    /// Whether a token is available, without taking it.
+    pub(crate) fn has_token(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.level >= self.period_nanos
+    }
+
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_nanos();
         self.last = self.last.max(now);
         self.level = (self.level + elapsed * self.per_period).min(self.capacity);
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
         if self.level >= self.period_nanos {
             self.level -= self.period_nanos;
             true

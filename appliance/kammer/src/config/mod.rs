@@ -482,12 +482,19 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
     let idle_secs: u64 = c.range(
         "signalling.idle_timeout_secs",
         s.idle_timeout_secs,
-        10,
+        30,
         86_400,
     );
     let max_join_attempts: u32 =
         c.range("signalling.max_join_attempts", s.max_join_attempts, 1, 1000);
     let outbound_queue: usize = c.range("signalling.outbound_queue", s.outbound_queue, 16, 65_536);
+
+    if !raw.rooms.allow_ad_hoc {
+        c.fail(
+            "rooms.allow_ad_hoc",
+            "false needs provisioned rooms, which this version does not support yet; remove the key",
+        );
+    }
 
     if !check.problems.is_empty() {
         return Err(ConfigError {

@@ -32,7 +32,10 @@ fn with(extra: &str) -> String {
 #[test]
 fn minimal_file_gets_the_documented_defaults() {
     let config = Config::from_toml(MINIMAL, false).expect("valid");
-    assert_eq!(config.listen, "127.0.0.1:8443".parse().expect("addr"));
+    assert_eq!(
+        config.listen,
+        "127.0.0.1:8443".parse::<SocketAddr>().expect("addr")
+    );
     assert_eq!(config.tls12, Tls12::Refused);
     assert!(config.metrics_allow.is_none());
     assert_eq!(config.limits, Limits::default());
@@ -73,7 +76,7 @@ max_join_attempts = 3
 outbound_queue = 64
 
 [rooms]
-allow_ad_hoc = false
+allow_ad_hoc = true
 lobby_by_default = false
 
 [log]
@@ -81,7 +84,10 @@ level = "debug"
 format = "json"
 "#;
     let config = Config::from_toml(text, false).expect("valid");
-    assert_eq!(config.listen, "[::]:443".parse().expect("addr"));
+    assert_eq!(
+        config.listen,
+        "[::]:443".parse::<SocketAddr>().expect("addr")
+    );
     assert_eq!(config.max_tcp_connections, 100);
     assert_eq!(config.tls12, Tls12::Allowed);
     assert_eq!(
@@ -106,7 +112,7 @@ format = "json"
         }
     );
     assert_eq!(config.outbound_queue, 64);
-    assert!(!config.rooms.allow_ad_hoc_rooms);
+    assert!(config.rooms.allow_ad_hoc_rooms);
     assert!(!config.rooms.lobby_by_default);
     assert_eq!(config.log_level, LogLevel::Debug);
     assert_eq!(config.log_format, LogFormat::Json);
@@ -143,9 +149,24 @@ fn wrong_types_are_named() {
             .contains("signalling.max_message_bytes: invalid type: string \"16k\"; expected i64"),
         "{problem}"
     );
-    let problem = one_problem(&with("[tls]\nallow_tls12 = 1"));
+    let problem = one_problem(&MINIMAL.replace("[tls]", "[tls]\nallow_tls12 = 1"));
+    assert!(
+        problem.contains("tls.allow_tls12: invalid type: integer `1`; expected a boolean"),
+        "{problem}"
+    );
+    let problem = one_problem(&with("[metrics]\nenabled = \"yes\""));
+    assert!(
+        problem.contains("metrics.enabled: invalid type: string"),
+        "{problem}"
+    );
+    let problem = one_problem(&with("[rooms]\nlobby_by_default = 0"));
+    assert!(
+        problem.contains("rooms.lobby_by_default: invalid type: integer"),
+        "{problem}"
+    );
     // A second [tls] table is a TOML error, reported with its line.
-    assert!(problem.contains("line"), "{problem}");
+    let problem = one_problem(&with("[tls]\nallow_tls12 = true"));
+    assert!(problem.starts_with("line "), "{problem}");
     let problem = one_problem(&MINIMAL.replace(
         "state_dir = \"/var/lib/kammer\"",
         "state_dir = \"/x\"\nmax_connections = true",
@@ -212,7 +233,7 @@ fn every_range_is_checked() {
         ("signalling", "chat_max_chars", "0", "1 to 100000"),
         ("signalling", "max_participants_per_room", "1", "2 to 10000"),
         ("signalling", "max_connections", "-5", "1 to 1000000"),
-        ("signalling", "idle_timeout_secs", "5", "10 to 86400"),
+        ("signalling", "idle_timeout_secs", "20", "30 to 86400"),
         ("signalling", "max_join_attempts", "0", "1 to 1000"),
         ("signalling", "outbound_queue", "8", "16 to 65536"),
     ] {
@@ -309,4 +330,13 @@ fn the_embedded_demo_defaults_are_valid() {
     assert_eq!(config.listen.port(), 0);
     assert!(config.listen.ip().is_loopback());
     assert!(config.metrics_allow.is_some());
+}
+
+#[test]
+fn rooms_without_ad_hoc_creation_are_refused_until_provisioning_exists() {
+    let problem = one_problem(&with("[rooms]\nallow_ad_hoc = false"));
+    assert!(
+        problem.starts_with("rooms.allow_ad_hoc: false needs provisioned rooms"),
+        "{problem}"
+    );
 }
