@@ -1,9 +1,10 @@
 //! The media plane's packet work, without sockets: what arrives on the one UDP port is told apart
 //! ([`demux`]), STUN binding requests are checked and answered ([`stun`]), RTP and RTCP are parsed
-//! ([`rtp`], [`rtcp`]), session descriptions are read and written ([`sdp`]) and SRTP is removed
-//! and applied ([`srtp`]).
+//! ([`rtp`], [`rtcp`]), session descriptions are read and written ([`sdp`]), the DTLS-SRTP
+//! handshake yields SRTP keys ([`dtls`]) and SRTP is removed and applied ([`srtp`]).
 
 pub mod demux;
+pub mod dtls;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
