@@ -86,15 +86,33 @@ pub fn server_config(
     }
     let key =
         PrivateKeyDer::from_pem_file(key_pem).map_err(|e| pem_error(key_pem, e.to_string()))?;
+    let provider = Arc::new(provider(tls12));
+    // ECDSA on P-256 or P-384 only (ring loads no other curve): every offered suite is an ECDSA
+    // suite, and RSA below 3000 bits or Ed25519 fall outside TR-02102-2.
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| pem_error(key_pem, e.to_string()))?;
+    if signing_key.algorithm() != rustls::SignatureAlgorithm::ECDSA {
+        return Err(pem_error(
+            key_pem,
+            format!(
+                "is a {:?} key; the TLS policy needs an ECDSA key on P-256 or P-384",
+                signing_key.algorithm()
+            ),
+        ));
+    }
     let versions: &[&rustls::SupportedProtocolVersion] = match tls12 {
         Tls12::Refused => &[&version::TLS13],
         Tls12::Allowed => &[&version::TLS13, &version::TLS12],
     };
-    let mut config = ServerConfig::builder_with_provider(Arc::new(provider(tls12)))
+    let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
     config.ignore_client_order = true;
+    // RFC 7627: TLS 1.2 only with the extended master secret.
+    config.require_ems = true;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
@@ -103,6 +121,37 @@ pub fn server_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write_pair(
+        dir: &Path,
+        alg: &'static rcgen::SignatureAlgorithm,
+    ) -> (std::path::PathBuf, std::path::PathBuf) {
+        let key = rcgen::KeyPair::generate_for(alg).expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("certificate");
+        let (chain, key_path) = (dir.join("chain.pem"), dir.join("key.pem"));
+        std::fs::write(&chain, cert.pem()).expect("write");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write");
+        (chain, key_path)
+    }
+
+    #[test]
+    fn only_ecdsa_keys_are_accepted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for alg in [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+        ] {
+            let (chain, key) = write_pair(dir.path(), alg);
+            let config = server_config(&chain, &key, Tls12::Allowed).expect("ECDSA accepted");
+            assert!(config.require_ems);
+        }
+        let (chain, key) = write_pair(dir.path(), &rcgen::PKCS_ED25519);
+        let error = server_config(&chain, &key, Tls12::Refused).expect_err("Ed25519 refused");
+        assert!(error.to_string().contains("needs an ECDSA key"), "{error}");
+    }
 
     #[test]
     fn provider_has_only_gcm_suites_and_nist_groups() {
