@@ -63,12 +63,7 @@ fn moderator_secret_skips_lobby_and_grants_role() {
 #[test]
 fn pin_is_required_once_set() {
     let mut sim = Sim::new();
-    let alice = sim.connect();
-    sim.send(
-        alice,
-        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Alice", "pin": "4711"}),
-    );
-    assert!(matches!(sim.one(alice), ServerMessage::Joined { .. }));
+    let _alice = sim.create_with_pin("r1", "Alice", "4711");
 
     let bob = sim.connect();
     sim.send(
@@ -95,12 +90,7 @@ fn pin_is_required_once_set() {
 #[test]
 fn too_many_wrong_pins_close_the_connection() {
     let mut sim = Sim::new();
-    let alice = sim.connect();
-    sim.send(
-        alice,
-        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Alice", "pin": "4711"}),
-    );
-    sim.take(alice);
+    let alice = sim.create_with_pin("r1", "Alice", "4711");
     let mallory = sim.connect();
     for attempt in 1..=Limits::default().max_join_attempts {
         sim.send(mallory, json!({"type": "join", "protocol": 1, "room": "r1", "name": "M", "pin": format!("{attempt}")}));
@@ -245,12 +235,7 @@ fn last_one_out_ends_the_room_and_tells_the_lobby() {
 #[test]
 fn pin_guesses_are_limited_per_room_across_connections() {
     let mut sim = Sim::new();
-    let alice = sim.connect();
-    sim.send(
-        alice,
-        json!({"type": "join", "protocol": 1, "room": "r1", "name": "Alice", "pin": "4711"}),
-    );
-    sim.take(alice);
+    let alice = sim.create_with_pin("r1", "Alice", "4711");
     // Reconnecting does not reset the room's budget of wrong PINs.
     for round in 0..5 {
         let mallory = sim.connect();

@@ -31,7 +31,6 @@ pub struct Appliance {
     pub ca: PathBuf,
     pub state: PathBuf,
     _owned_state: Option<tempfile::TempDir>,
-    stderr: Arc<std::sync::Mutex<String>>,
 }
 
 impl Appliance {
@@ -148,16 +147,7 @@ impl Appliance {
             ca,
             state,
             _owned_state: owned_state,
-            stderr: log,
         }
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().expect("log").clone()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.addr)
     }
 
     /// A rustls client that trusts the appliance's CA.
@@ -278,17 +268,6 @@ impl Client {
                 other => panic!("unexpected frame {other:?}"),
             }
         }
-    }
-
-    /// Reads messages until one of `kind` arrives; returns it.
-    pub async fn recv_type(&mut self, kind: &str) -> Value {
-        for _ in 0..50 {
-            let message = self.recv().await;
-            if message["type"] == kind {
-                return message;
-            }
-        }
-        panic!("no {kind} message");
     }
 
     /// Waits for the server to close; returns the close frame's reason.

@@ -138,6 +138,17 @@ impl Sim {
         }
     }
 
+    /// Creates a room with a PIN as its moderator; returns the connection.
+    pub fn create_with_pin(&mut self, room: &str, name: &str, pin: &str) -> ConnId {
+        let conn = self.connect();
+        self.send(
+            conn,
+            json!({"type": "join", "protocol": 1, "room": room, "name": name, "pin": pin}),
+        );
+        assert!(matches!(self.one(conn), ServerMessage::Joined { .. }));
+        conn
+    }
+
     /// Connects, joins into the lobby and returns (connection, lobby id seen by `moderator`).
     pub fn wait_in_lobby(&mut self, room: &str, name: &str, moderator: ConnId) -> (ConnId, u64) {
         let conn = self.connect();
