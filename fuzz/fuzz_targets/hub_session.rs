@@ -67,6 +67,7 @@ fuzz_target!(|data: &[u8]| {
                 // Nothing is ever sent to a connection that ended or was closed.
                 Output::Send { conn, .. } => assert!(open.contains(&conn.0)),
                 Output::Close { conn, .. } => assert!(open.remove(&conn.0), "closed twice"),
+                Output::Media(_) => {}
             }
         }
         let gauges = hub.gauges();

@@ -8,8 +8,12 @@
 //!
 //! Policy (the only place that picks DTLS algorithms):
 //!
-//! * DTLS 1.2 with `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256` only (BSI TR-02102-2), ECDSA
-//!   signatures on P-256/P-384, the extended master secret (RFC 7627) required.
+//! * DTLS 1.2 with `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256` only (BSI TR-02102-2), ECDHE on
+//!   P-256 or P-384 only (never X25519, which browsers offer first), ECDSA signatures on
+//!   P-256/P-384, the extended master secret (RFC 7627) required. rtc-dtls runs on a crypto
+//!   provider that refuses every other algorithm (`policy`), so it can neither offer nor pick
+//!   one; a ClientHello that offers none of our curves fails at once
+//!   ([`HandshakeFailure::NoCommonAlgorithms`]).
 //! * SRTP profiles in [`DtlsConfig::srtp_profiles`] order (by default AEAD_AES_128_GCM,
 //!   AEAD_AES_256_GCM, AES128_CM_HMAC_SHA1_80); as server our order wins over the client's.
 //! * Both ends present a certificate. The peer's must hash to a fingerprint announced in its
@@ -40,6 +44,7 @@
 mod certificate;
 mod config;
 mod gate;
+mod policy;
 mod reason;
 mod record;
 
@@ -372,7 +377,8 @@ impl DtlsEndpoint {
             self.accept(now, remote, datagram, &scan)?;
         }
         let Some(association) = self.associations.get_mut(&remote) else {
-            // The configuration could not be built; `accept` reported the failure.
+            // The ClientHello offered none of our curves, or the configuration could not be
+            // built; `accept` reported the failure.
             return Ok(());
         };
         association.admit(&scan, &self.config)?;
@@ -418,7 +424,8 @@ impl DtlsEndpoint {
         Ok(())
     }
 
-    /// Creates a server association for a new remote whose first datagram is a ClientHello.
+    /// Creates a server association for a new remote whose first datagram is a ClientHello,
+    /// unless that offers no curve we may use: then the handshake fails without an answer.
     fn accept(
         &mut self,
         now: Instant,
@@ -438,6 +445,12 @@ impl DtlsEndpoint {
         }
         if self.associations.len() >= self.config.max_associations {
             return Err(DatagramDrop::TooManyAssociations);
+        }
+        // rtc-dtls would go on with its own first curve, one the client did not offer.
+        let groups = record::offered_groups(datagram, scan);
+        if groups.is_some_and(|groups| !policy::accepts_any_group(&groups)) {
+            self.report_failure(remote, HandshakeFailure::NoCommonAlgorithms);
+            return Ok(());
         }
         let gate = Arc::new(FingerprintGate::new(expected.cloned().unwrap_or_default()));
         let offered = record::offered_srtp_profiles(datagram, scan);

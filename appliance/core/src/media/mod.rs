@@ -5,8 +5,11 @@
 
 pub mod demux;
 pub mod dtls;
+#[cfg(any(test, feature = "peer"))]
+pub mod peer;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod sfu;
 pub mod srtp;
 pub mod stun;

@@ -8,9 +8,11 @@ use super::rate::TokenBucket;
 use super::{
     CloseReason, ConnId, Counters, Entropy, Gauges, Limits, Outbox, Output, RoomPolicy, validate,
 };
+use crate::media::sfu::{MediaCommand, MediaEvent};
 use crate::secret::Secret;
 use crate::signal::{
-    self, ClientMessage, ErrorCode, LeaveReason, PROTOCOL_VERSION, Role, ServerMessage, WireLimits,
+    self, ClientMessage, ErrorCode, LeaveReason, MediaState, PROTOCOL_VERSION, Role, ServerMessage,
+    WireLimits,
 };
 
 /// At most one `rate_limited` error per connection per this interval, so that a flood does not
@@ -204,6 +206,38 @@ impl<E: Entropy> Hub<E> {
             .min()
     }
 
+    /// An event of the media plane: sends the message it asks for to the participant's
+    /// connection, if they are still in a room.
+    pub fn handle_media(&mut self, event: MediaEvent) {
+        let (participant, message) = match event {
+            MediaEvent::PublishAnswer { participant, sdp } => {
+                (participant, ServerMessage::PublishAnswer { sdp })
+            }
+            MediaEvent::SubscribeOffer {
+                participant,
+                version,
+                sdp,
+                tracks,
+            } => (
+                participant,
+                ServerMessage::SubscribeOffer {
+                    version,
+                    sdp,
+                    tracks,
+                },
+            ),
+            MediaEvent::Refused { participant, code } => (participant, ServerMessage::error(code)),
+        };
+        let conn = self
+            .rooms
+            .values()
+            .find_map(|room| room.members.get(&participant))
+            .map(|member| member.conn);
+        if let Some(conn) = conn {
+            self.outbox.send(conn, &message);
+        }
+    }
+
     /// Counts since start.
     pub fn counters(&self) -> &Counters {
         &self.counters
@@ -244,6 +278,32 @@ impl<E: Entropy> Hub<E> {
                 self.outbox.send(conn, &ServerMessage::Pong);
                 Ok(())
             }
+            ClientMessage::Publish { sdp, tracks } => self.member(conn).map(|at| {
+                self.outbox.media(MediaCommand::Publish {
+                    participant: at.id,
+                    sdp,
+                    tracks,
+                });
+            }),
+            ClientMessage::SubscribeAnswer { version, sdp } => self.member(conn).map(|at| {
+                self.outbox.media(MediaCommand::SubscribeAnswer {
+                    participant: at.id,
+                    version,
+                    sdp,
+                });
+            }),
+            ClientMessage::MediaState {
+                microphone,
+                camera,
+                screen,
+            } => self.set_media_state(
+                conn,
+                MediaState {
+                    microphone,
+                    camera,
+                    screen,
+                },
+            ),
         };
         if let Err(code) = result {
             self.reject(conn, code);
@@ -396,6 +456,10 @@ impl<E: Entropy> Hub<E> {
                 id,
             },
         );
+        self.outbox.media(MediaCommand::Join {
+            participant: id,
+            room: room_id.to_owned(),
+        });
     }
 
     fn leave(&mut self, conn: ConnId) -> Result<(), ErrorCode> {
@@ -434,6 +498,22 @@ impl<E: Entropy> Hub<E> {
         let room = self.rooms.get_mut(&at.room).ok_or(ErrorCode::NotJoined)?;
         let member = room.members.get_mut(&at.id).ok_or(ErrorCode::NotJoined)?;
         member.hand = raised;
+        let participant = member.info(at.id);
+        self.outbox.broadcast(
+            room.member_conns(),
+            &ServerMessage::ParticipantUpdated { participant },
+        );
+        Ok(())
+    }
+
+    fn set_media_state(&mut self, conn: ConnId, media: MediaState) -> Result<(), ErrorCode> {
+        let at = self.member(conn)?;
+        let room = self.rooms.get_mut(&at.room).ok_or(ErrorCode::NotJoined)?;
+        let member = room.members.get_mut(&at.id).ok_or(ErrorCode::NotJoined)?;
+        if member.media == media {
+            return Ok(());
+        }
+        member.media = media;
         let participant = member.info(at.id);
         self.outbox.broadcast(
             room.member_conns(),
@@ -531,6 +611,9 @@ impl<E: Entropy> Hub<E> {
         let Some(room) = self.rooms.remove(room_id) else {
             return;
         };
+        for id in room.members.keys() {
+            self.outbox.media(MediaCommand::Leave { participant: *id });
+        }
         let everyone: Vec<ConnId> = room
             .members
             .values()
@@ -562,6 +645,7 @@ impl<E: Entropy> Hub<E> {
                     return;
                 };
                 room.members.remove(&id);
+                self.outbox.media(MediaCommand::Leave { participant: id });
                 if room.members.is_empty() {
                     self.dissolve(&room_id);
                 } else {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::ConnId;
 use super::rate::TokenBucket;
 use crate::secret::Secret;
-use crate::signal::{LobbyEntry, ParticipantInfo, Role, ServerMessage};
+use crate::signal::{LobbyEntry, MediaState, ParticipantInfo, Role, ServerMessage};
 
 #[derive(Debug)]
 pub(crate) struct Member {
@@ -14,6 +14,7 @@ pub(crate) struct Member {
     pub(crate) name: String,
     pub(crate) role: Role,
     pub(crate) hand: bool,
+    pub(crate) media: MediaState,
     pub(crate) chat: TokenBucket,
 }
 
@@ -31,6 +32,7 @@ impl Member {
             name,
             role,
             hand: false,
+            media: MediaState::default(),
             chat,
         }
     }
@@ -41,6 +43,7 @@ impl Member {
             name: self.name.clone(),
             role: self.role,
             hand: self.hand,
+            media: self.media,
         }
     }
 }

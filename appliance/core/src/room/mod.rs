@@ -7,7 +7,8 @@
 //!    [`Hub::handle_message`], for a binary frame [`Hub::handle_binary`], when the socket ends
 //!    [`Hub::handle_disconnect`], when a client's outbound queue is full [`Hub::handle_slow`];
 //! 2. after any input, drain [`Hub::poll_output`] until it returns `None` and carry out each
-//!    [`Output`] (send a frame, close a connection);
+//!    [`Output`] (send a frame, close a connection, pass a command to the media plane); hand
+//!    the media plane's events back with [`Hub::handle_media`];
 //! 3. arm one timer at [`Hub::poll_timeout`] and call [`Hub::handle_timeout`] when it fires, then
 //!    drain the outputs again.
 //!
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 pub use hub::Hub;
 
+use crate::media::sfu::MediaCommand;
 use crate::signal::{ErrorCode, ServerMessage};
 
 /// Identifies one client connection; chosen by the shell, unique while the connection lives.
@@ -111,6 +113,8 @@ pub enum Output {
         /// Why, for the log and the WebSocket close frame.
         reason: CloseReason,
     },
+    /// Hand this to the media plane ([`crate::media::sfu::Sfu::handle_command`]).
+    Media(MediaCommand),
 }
 
 /// Why the server closes a connection.
@@ -226,6 +230,10 @@ impl Outbox {
                 text: Arc::clone(&text),
             });
         }
+    }
+
+    fn media(&mut self, command: MediaCommand) {
+        self.queue.push_back(Output::Media(command));
     }
 
     fn close(&mut self, conn: ConnId, reason: CloseReason) {

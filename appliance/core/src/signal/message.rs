@@ -47,11 +47,24 @@ pub enum ClientMessage {
     },
     EndMeeting {},
     Ping {},
+    Publish {
+        sdp: String,
+        tracks: Vec<PublishTrack>,
+    },
+    SubscribeAnswer {
+        version: u64,
+        sdp: String,
+    },
+    MediaState {
+        microphone: bool,
+        camera: bool,
+        screen: bool,
+    },
 }
 
 impl ClientMessage {
     /// The wire names of all client message types.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 15] = [
         "join",
         "leave",
         "chat",
@@ -64,6 +77,9 @@ impl ClientMessage {
         "remove",
         "end_meeting",
         "ping",
+        "publish",
+        "subscribe_answer",
+        "media_state",
     ];
 
     /// The wire name of this message's type.
@@ -81,6 +97,9 @@ impl ClientMessage {
             Self::Remove { .. } => "remove",
             Self::EndMeeting {} => "end_meeting",
             Self::Ping {} => "ping",
+            Self::Publish { .. } => "publish",
+            Self::SubscribeAnswer { .. } => "subscribe_answer",
+            Self::MediaState { .. } => "media_state",
         }
     }
 }
@@ -103,6 +122,79 @@ pub struct ParticipantInfo {
     pub name: String,
     pub role: Role,
     pub hand: bool,
+    pub media: MediaState,
+}
+
+/// What a participant sends, as they announced it with `media_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct MediaState {
+    pub microphone: bool,
+    pub camera: bool,
+    pub screen: bool,
+}
+
+/// Where a published track comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackSource {
+    /// Audio from a microphone.
+    Microphone,
+    /// Video from a camera.
+    Camera,
+    /// Video of a shared screen or window.
+    Screen,
+}
+
+impl TrackSource {
+    /// Every source, in the order tracks are listed.
+    pub const ALL: [TrackSource; 3] = [Self::Microphone, Self::Camera, Self::Screen];
+
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Microphone => "microphone",
+            Self::Camera => "camera",
+            Self::Screen => "screen",
+        }
+    }
+
+    /// The kind of media the source produces.
+    pub const fn kind(self) -> TrackKind {
+        match self {
+            Self::Microphone => TrackKind::Audio,
+            Self::Camera | Self::Screen => TrackKind::Video,
+        }
+    }
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum TrackKind {
+    Audio,
+    Video,
+}
+
+/// A media section of a `publish` offer and what it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct PublishTrack {
+    pub mid: String,
+    pub source: TrackSource,
+}
+
+/// A media section of a `subscribe_offer` and whose track it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct SubscribeTrack {
+    pub mid: String,
+    pub participant: u64,
+    pub source: TrackSource,
+    pub kind: TrackKind,
 }
 
 /// Someone waiting in the lobby, as moderators see them.
@@ -193,6 +285,14 @@ pub enum ServerMessage {
     },
     MeetingEnded,
     Pong,
+    PublishAnswer {
+        sdp: String,
+    },
+    SubscribeOffer {
+        version: u64,
+        sdp: String,
+        tracks: Vec<SubscribeTrack>,
+    },
     Error {
         code: ErrorCode,
         message: String,

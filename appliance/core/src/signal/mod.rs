@@ -8,8 +8,8 @@
 mod message;
 
 pub use message::{
-    ClientMessage, LeaveReason, Limits as WireLimits, LobbyEntry, ParticipantInfo, Role,
-    ServerMessage,
+    ClientMessage, LeaveReason, Limits as WireLimits, LobbyEntry, MediaState, ParticipantInfo,
+    PublishTrack, Role, ServerMessage, SubscribeTrack, TrackKind, TrackSource,
 };
 use serde::{Deserialize, Serialize};
 
@@ -42,11 +42,15 @@ pub enum ErrorCode {
     UnknownParticipant,
     ChatTooLong,
     ChatRateLimited,
+    InvalidSdp,
+    InvalidTracks,
+    StaleAnswer,
+    MediaUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, for metrics that list each one.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::Malformed,
         Self::TooLarge,
         Self::UnknownType,
@@ -68,6 +72,10 @@ impl ErrorCode {
         Self::UnknownParticipant,
         Self::ChatTooLong,
         Self::ChatRateLimited,
+        Self::InvalidSdp,
+        Self::InvalidTracks,
+        Self::StaleAnswer,
+        Self::MediaUnavailable,
     ];
 
     /// The wire name, e.g. `"too_large"`.
@@ -94,6 +102,10 @@ impl ErrorCode {
             Self::UnknownParticipant => "unknown_participant",
             Self::ChatTooLong => "chat_too_long",
             Self::ChatRateLimited => "chat_rate_limited",
+            Self::InvalidSdp => "invalid_sdp",
+            Self::InvalidTracks => "invalid_tracks",
+            Self::StaleAnswer => "stale_answer",
+            Self::MediaUnavailable => "media_unavailable",
         }
     }
 
@@ -121,6 +133,12 @@ impl ErrorCode {
             Self::UnknownParticipant => "The participant is not in this room.",
             Self::ChatTooLong => "The chat text is too long.",
             Self::ChatRateLimited => "Too many chat messages; wait a moment.",
+            Self::InvalidSdp => {
+                "The session description cannot be read or lacks what the server needs."
+            }
+            Self::InvalidTracks => "The track list does not match the offer.",
+            Self::StaleAnswer => "The answer is not for the outstanding offer.",
+            Self::MediaUnavailable => "The media plane cannot take this connection now.",
         }
     }
 }
@@ -286,6 +304,9 @@ mod tests {
             r#"{"type":"remove","participant":1}"#,
             r#"{"type":"end_meeting"}"#,
             r#"{"type":"ping"}"#,
+            r#"{"type":"publish","sdp":"v=0","tracks":[{"mid":"0","source":"camera"}]}"#,
+            r#"{"type":"subscribe_answer","version":1,"sdp":"v=0"}"#,
+            r#"{"type":"media_state","microphone":true,"camera":false,"screen":false}"#,
         ];
         assert_eq!(samples.len(), ClientMessage::TYPES.len());
         for sample in samples {

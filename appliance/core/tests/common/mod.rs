@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use kammer_core::media::sfu::MediaCommand;
 use kammer_core::room::{CloseReason, ConnId, Entropy, Hub, Limits, Output, RoomPolicy};
 use kammer_core::signal::{ErrorCode, ServerMessage};
 use serde_json::{Value, json};
@@ -28,6 +29,8 @@ pub struct Sim {
     next_conn: u64,
     pub inbox: BTreeMap<ConnId, Vec<ServerMessage>>,
     pub closed: BTreeMap<ConnId, CloseReason>,
+    /// Commands for the media plane, in order.
+    pub media: Vec<MediaCommand>,
 }
 
 impl Sim {
@@ -42,6 +45,7 @@ impl Sim {
             next_conn: 1,
             inbox: BTreeMap::new(),
             closed: BTreeMap::new(),
+            media: Vec::new(),
         }
     }
 
@@ -93,6 +97,7 @@ impl Sim {
                 Output::Close { conn, reason } => {
                     assert!(self.closed.insert(conn, reason).is_none(), "closed twice");
                 }
+                Output::Media(command) => self.media.push(command),
             }
         }
     }

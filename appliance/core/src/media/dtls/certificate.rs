@@ -6,9 +6,9 @@ use std::str::FromStr;
 
 use rtc_dtls::crypto::Certificate;
 use rtc_dtls::crypto_provider::RTCCryptoProvider;
-use rtc_dtls::crypto_provider::providers::RingProvider;
 
 use super::DtlsError;
+use super::policy::PolicyProvider;
 
 /// A hash function for certificate fingerprints. SHA-1 and MD5 are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,7 +173,7 @@ impl DtlsCertificate {
     /// "rcgen self signed cert", validity 1975–4096; WebRTC peers check neither).
     /// Generate one per process start, so that the fingerprint does not track the appliance.
     pub fn generate() -> Result<Self, DtlsError> {
-        let provider = RingProvider::new();
+        let provider = PolicyProvider::new();
         let certificate =
             Certificate::generate_self_signed(Vec::<String>::new(), provider.crypto())
                 .map_err(|_| DtlsError::Certificate)?;

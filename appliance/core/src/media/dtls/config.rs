@@ -9,11 +9,11 @@ use rtc_dtls::config::{
     VerifyPeerCertificateFn,
 };
 use rtc_dtls::crypto_provider::RTCCryptoProvider;
-use rtc_dtls::crypto_provider::providers::RingProvider;
 use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc_dtls::signature_hash_algorithm::SignatureScheme;
 
 use super::gate::FingerprintGate;
+use super::policy::PolicyProvider;
 use super::{DtlsCertificate, DtlsError, HandshakeFailure};
 use crate::media::srtp::{DtlsRole, SrtpProfile};
 
@@ -122,7 +122,7 @@ pub(super) struct HandshakePolicy {
 impl HandshakePolicy {
     pub(super) fn new(config: &DtlsConfig, certificate: DtlsCertificate) -> Self {
         Self {
-            provider: Arc::new(RingProvider::new()),
+            provider: Arc::new(PolicyProvider::new()),
             certificate,
             retransmit_interval: config.retransmit_interval,
             mtu: config.mtu,

@@ -26,6 +26,8 @@ const PLAINTEXT_HANDSHAKE_TYPES: [u8; 9] = [1, 2, 3, 11, 12, 13, 14, 15, 16];
 
 /// The `use_srtp` extension (RFC 5764 §4.1.1).
 const EXTENSION_USE_SRTP: u16 = 14;
+/// The `supported_groups` extension, once `elliptic_curves` (RFC 8422 §5.1.1).
+const EXTENSION_SUPPORTED_GROUPS: u16 = 10;
 
 /// One record of a datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +190,27 @@ fn scan_handshake(mut body: &[u8], scan: &mut Scan) -> Option<()> {
 /// whole ClientHello with a `use_srtp` extension. `None` if the ClientHello is fragmented,
 /// malformed or offers no `use_srtp`: then the library's own parse decides.
 pub(super) fn offered_srtp_profiles(datagram: &[u8], scan: &Scan) -> Option<Vec<u16>> {
+    let mut data = Reader(client_hello_extension(datagram, scan, EXTENSION_USE_SRTP)?);
+    let profiles_len = data.u16()?;
+    u16_list(data.bytes(usize::from(profiles_len))?)
+}
+
+/// The named groups (ECDHE curves) a ClientHello offers, in its order, if the datagram holds a
+/// whole ClientHello with a `supported_groups` extension. `None` as for
+/// [`offered_srtp_profiles`].
+pub(super) fn offered_groups(datagram: &[u8], scan: &Scan) -> Option<Vec<u16>> {
+    let mut data = Reader(client_hello_extension(
+        datagram,
+        scan,
+        EXTENSION_SUPPORTED_GROUPS,
+    )?);
+    let groups_len = data.u16()?;
+    u16_list(data.bytes(usize::from(groups_len))?)
+}
+
+/// The body of the extension `wanted` of the datagram's first handshake record, if that holds a
+/// whole, well-formed ClientHello with that extension.
+fn client_hello_extension<'a>(datagram: &'a [u8], scan: &Scan, wanted: u16) -> Option<&'a [u8]> {
     let record = scan
         .records
         .iter()
@@ -218,18 +241,22 @@ pub(super) fn offered_srtp_profiles(datagram: &[u8], scan: &Scan) -> Option<Vec<
     while !extensions.0.is_empty() {
         let extension_type = extensions.u16()?;
         let extension_len = extensions.u16()?;
-        let mut data = Reader(extensions.bytes(usize::from(extension_len))?);
-        if extension_type == EXTENSION_USE_SRTP {
-            let profiles_len = data.u16()?;
-            let mut profiles = Reader(data.bytes(usize::from(profiles_len))?);
-            let mut offered = Vec::new();
-            while !profiles.0.is_empty() {
-                offered.push(profiles.u16()?);
-            }
-            return Some(offered);
+        let data = extensions.bytes(usize::from(extension_len))?;
+        if extension_type == wanted {
+            return Some(data);
         }
     }
     None
+}
+
+/// A list of 16-bit codes; `None` if its length is odd.
+fn u16_list(bytes: &[u8]) -> Option<Vec<u16>> {
+    let mut reader = Reader(bytes);
+    let mut list = Vec::with_capacity(bytes.len() / 2);
+    while !reader.0.is_empty() {
+        list.push(reader.u16()?);
+    }
+    Some(list)
 }
 
 /// A cursor over bytes whose reads fail rather than panic when the bytes run out.

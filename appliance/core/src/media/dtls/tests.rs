@@ -1,6 +1,8 @@
 //! Our server against an rtc-dtls client set up like a browser, packets carried by a small loop
 //! in simulated time; plus the pieces (fingerprints, record scan, limits) on their own.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -8,10 +10,17 @@ use core::net::SocketAddr;
 use rtc_dtls::cipher_suite::CipherSuiteId;
 use rtc_dtls::config::{ConfigBuilder, ExtendedMasterSecretType, HandshakeConfig};
 use rtc_dtls::crypto_provider::providers::RingProvider;
+use rtc_dtls::crypto_provider::{
+    ActiveKeyExchange, AeadAlgorithm, AeadCipher, BlockCipherAlgorithm, CbcAlgorithm,
+    CryptoAlgorithm, CryptoError, HashAlgorithm, HmacAlgorithm, KeyExchangeAlgorithm, Mac,
+    PublicKey, RTCCrypto, RTCCryptoProvider, RTCRandom, SignatureScheme as Scheme,
+    StreamCipherAlgorithm,
+};
 use rtc_dtls::endpoint::{Endpoint, EndpointEvent};
 use rtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile as Profile;
 
-use super::record::{offered_srtp_profiles, scan};
+use super::policy::{self, PolicyProvider};
+use super::record::{RECORD_HEADER_LEN, offered_groups, offered_srtp_profiles, scan};
 use super::*;
 use crate::media::srtp::{MasterKeys, SrtpContext};
 
@@ -60,6 +69,21 @@ fn browser_config_with(
     server: CertificateFingerprint,
     flight_interval: Duration,
 ) -> Arc<HandshakeConfig> {
+    browser_config_on(
+        Arc::new(RingProvider::new()),
+        profiles,
+        server,
+        flight_interval,
+    )
+}
+
+/// The browser-like client on `provider`, which decides the curves it offers.
+fn browser_config_on(
+    provider: Arc<dyn RTCCryptoProvider>,
+    profiles: &[Profile],
+    server: CertificateFingerprint,
+    flight_interval: Duration,
+) -> Arc<HandshakeConfig> {
     let verify: rtc_dtls::config::VerifyPeerCertificateFn =
         Arc::new(move |chain: &[Vec<u8>], _: &[_]| {
             if chain.first().is_some_and(|der| server.matches(der)) {
@@ -69,7 +93,7 @@ fn browser_config_with(
             }
         });
     let config = ConfigBuilder::default()
-        .with_crypto_provider(Arc::new(RingProvider::new()))
+        .with_crypto_provider(provider)
         .with_certificates(vec![browser_certificate().inner().clone()])
         .with_cipher_suites(vec![
             CipherSuiteId::Tls_Ecdhe_Ecdsa_With_ChaCha20_Poly1305_Sha256,
@@ -105,6 +129,9 @@ fn expecting_server(config: DtlsConfig) -> DtlsEndpoint {
     server
 }
 
+/// What [`Net`] does to a datagram on its way from the browser to the server.
+type Rewrite = Box<dyn FnMut(&mut [u8])>;
+
 /// The browser's side of the wire and our server, in simulated time.
 struct Net {
     start: Instant,
@@ -115,6 +142,10 @@ struct Net {
     lose: Box<dyn FnMut(usize) -> bool>,
     /// Datagrams to slip in from the browser's address before each of its own.
     garbage: Vec<Vec<u8>>,
+    /// Changes each datagram the browser sends on its way to the server.
+    rewrite: Rewrite,
+    /// Every datagram the server sent, lost ones included.
+    sent: Vec<Vec<u8>>,
     server_sent: usize,
     browser_complete: bool,
     browser_error: bool,
@@ -131,9 +162,13 @@ impl Net {
         profiles: &[Profile],
         interval: Duration,
     ) -> Self {
+        let config = browser_config_with(profiles, *server.local_fingerprint(), interval);
+        Self::with_browser_config(server, config)
+    }
+
+    fn with_browser_config(server: DtlsEndpoint, config: Arc<HandshakeConfig>) -> Self {
         let start = clock();
         let mut browser = Endpoint::new(addr(CLIENT), Default::default(), None);
-        let config = browser_config_with(profiles, *server.local_fingerprint(), interval);
         browser
             .connect(start, addr(SERVER), config, None)
             .expect("the browser starts");
@@ -144,6 +179,8 @@ impl Net {
             browser,
             lose: Box::new(|_| false),
             garbage: Vec::new(),
+            rewrite: Box::new(|_| {}),
+            sent: Vec::new(),
             server_sent: 0,
             browser_complete: false,
             browser_error: false,
@@ -170,12 +207,15 @@ impl Net {
                     self.server
                         .handle_datagram(self.now, addr(CLIENT), &garbage);
                 }
+                let mut datagram = transmit.message.to_vec();
+                (self.rewrite)(&mut datagram);
                 self.server
-                    .handle_datagram(self.now, addr(CLIENT), &transmit.message);
+                    .handle_datagram(self.now, addr(CLIENT), &datagram);
                 moved = true;
             }
             while let Some(transmit) = self.server.poll_transmit() {
                 assert_eq!(transmit.destination, addr(CLIENT));
+                self.sent.push(transmit.payload.clone());
                 self.server_sent += 1;
                 moved = true;
                 if (self.lose)(self.server_sent) {
@@ -755,6 +795,226 @@ fn our_client_and_our_server_agree_on_keys() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The key exchange: ECDHE on P-256 or P-384, never X25519 (BSI TR-02102-2).
+// ---------------------------------------------------------------------------------------------
+
+/// TLS codes of the named groups (RFC 8422 §5.1.1, RFC 8446 §4.2.7).
+const P256: u16 = 0x0017;
+const P384: u16 = 0x0018;
+const X25519: u16 = 0x001d;
+
+/// The named curve of the first ServerKeyExchange among `datagrams`: a message of type 12 in a
+/// plaintext handshake record, whose ECDH parameters begin with curve_type 3 (named_curve) and
+/// the curve's code.
+fn server_key_exchange_curve(datagrams: &[Vec<u8>]) -> Option<u16> {
+    const HANDSHAKE_HEADER_LEN: usize = 12;
+    datagrams.iter().find_map(|datagram| {
+        let scanned = scan(datagram)?;
+        scanned
+            .records
+            .iter()
+            .filter(|record| record.epoch == 0 && record.content_type == 22)
+            .find_map(|record| {
+                let mut body =
+                    datagram.get(record.span.start + RECORD_HEADER_LEN..record.span.end)?;
+                while body.len() >= HANDSHAKE_HEADER_LEN {
+                    let offset = u32::from_be_bytes([0, body[6], body[7], body[8]]);
+                    let len = u32::from_be_bytes([0, body[9], body[10], body[11]]);
+                    let end = HANDSHAKE_HEADER_LEN + usize::try_from(len).ok()?;
+                    let fragment = body.get(HANDSHAKE_HEADER_LEN..end)?;
+                    if body[0] == 12 && offset == 0 && fragment.first() == Some(&3) {
+                        return Some(u16::from_be_bytes([*fragment.get(1)?, *fragment.get(2)?]));
+                    }
+                    body = &body[end..];
+                }
+                None
+            })
+    })
+}
+
+/// Rewrites the `supported_groups` of an rtc-dtls ClientHello (P-256, X25519, P-384) into
+/// Chromium's order, X25519 first. Returns whether the datagram held that extension.
+fn offer_x25519_first(datagram: &mut [u8]) -> bool {
+    let rtc_dtls = [0, 10, 0, 8, 0, 6, 0x00, 0x17, 0x00, 0x1d, 0x00, 0x18];
+    let chromium = [0, 10, 0, 8, 0, 6, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18];
+    let Some(at) = datagram
+        .windows(rtc_dtls.len())
+        .position(|window| window == rtc_dtls)
+    else {
+        return false;
+    };
+    datagram[at..at + rtc_dtls.len()].copy_from_slice(&chromium);
+    true
+}
+
+#[test]
+fn an_ordinary_handshake_runs_on_p256() {
+    let mut net = handshake(DtlsConfig::default(), &BROWSER_PROFILES);
+    assert_eq!(server_key_exchange_curve(&net.sent), Some(P256));
+    let (_, server_keys, browser_keys) = net.keys();
+    assert_same_keys(&server_keys, &browser_keys);
+}
+
+/// rtc-dtls's server takes the first curve of the ClientHello that its provider supports: on
+/// plain ring, X25519 for a browser. The rtc-dtls client lists P-256 first, so its ClientHellos
+/// are rewritten to a browser's order on the way.
+#[test]
+fn the_server_picks_p256_when_the_client_offers_x25519_first() {
+    let mut net = Net::new(expecting_server(DtlsConfig::default()), &BROWSER_PROFILES);
+    let rewritten = Rc::new(Cell::new(0));
+    let count = Rc::clone(&rewritten);
+    net.rewrite = Box::new(move |datagram| {
+        if offer_x25519_first(datagram) {
+            let scanned = scan(datagram).expect("still well-formed");
+            assert_eq!(
+                offered_groups(datagram, &scanned),
+                Some(vec![X25519, P256, P384])
+            );
+            count.set(count.get() + 1);
+        }
+    });
+    net.run(Duration::from_secs(30));
+    assert_eq!(
+        rewritten.get(),
+        2,
+        "both ClientHellos, before and after the cookie"
+    );
+    assert_eq!(server_key_exchange_curve(&net.sent), Some(P256));
+    // The rewritten ClientHello is part of the transcript that the client's CertificateVerify
+    // signs: the tampering is caught and the handshake cannot complete.
+    assert_failed(&net, HandshakeFailure::AuthenticationFailed);
+}
+
+/// A browser-like client whose provider offers only `curves` (in rtc-dtls's order: P-256,
+/// X25519, P-384): ring with the other key exchanges refused.
+struct OnlyCurves(&'static [KeyExchangeAlgorithm], RingProvider);
+
+impl RTCCryptoProvider for OnlyCurves {
+    fn name(&self) -> &'static str {
+        "ring-restricted-curves"
+    }
+
+    fn crypto(&self) -> &dyn RTCCrypto {
+        self
+    }
+
+    fn random(&self) -> &dyn RTCRandom {
+        self.1.random()
+    }
+}
+
+impl RTCCrypto for OnlyCurves {
+    fn supports(&self, algorithm: CryptoAlgorithm) -> bool {
+        match algorithm {
+            CryptoAlgorithm::KeyExchange(exchange) => self.0.contains(&exchange),
+            other => self.1.crypto().supports(other),
+        }
+    }
+
+    fn hash(&self, algorithm: HashAlgorithm, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.1.crypto().hash(algorithm, data)
+    }
+
+    fn new_hmac(&self, algorithm: HmacAlgorithm, key: &[u8]) -> Result<Box<dyn Mac>, CryptoError> {
+        self.1.crypto().new_hmac(algorithm, key)
+    }
+
+    fn new_aead(
+        &self,
+        algorithm: AeadAlgorithm,
+        key: &[u8],
+    ) -> Result<Box<dyn AeadCipher>, CryptoError> {
+        self.1.crypto().new_aead(algorithm, key)
+    }
+
+    fn start_key_exchange(
+        &self,
+        algorithm: KeyExchangeAlgorithm,
+    ) -> Result<Box<dyn ActiveKeyExchange>, CryptoError> {
+        if self.0.contains(&algorithm) {
+            self.1.crypto().start_key_exchange(algorithm)
+        } else {
+            Err(CryptoError::UnsupportedAlgorithm(
+                CryptoAlgorithm::KeyExchange(algorithm),
+            ))
+        }
+    }
+
+    fn verify_signature(
+        &self,
+        scheme: Scheme,
+        public_key: PublicKey<'_>,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        self.1
+            .crypto()
+            .verify_signature(scheme, public_key, message, signature)
+    }
+}
+
+/// Our server and a browser-like client offering only `curves`, each ClientHello checked to
+/// offer `offered`.
+fn net_with_curves(curves: &'static [KeyExchangeAlgorithm], offered: &'static [u16]) -> Net {
+    let server = expecting_server(DtlsConfig::default());
+    let config = browser_config_on(
+        Arc::new(OnlyCurves(curves, RingProvider::new())),
+        &BROWSER_PROFILES,
+        *server.local_fingerprint(),
+        Duration::from_secs(1),
+    );
+    let mut net = Net::with_browser_config(server, config);
+    net.rewrite = Box::new(move |datagram| {
+        let scanned = scan(datagram).expect("a well-formed datagram");
+        if scanned.has_client_hello {
+            assert_eq!(offered_groups(datagram, &scanned).as_deref(), Some(offered));
+        }
+    });
+    net
+}
+
+/// Without the rewrite: a real client offering X25519 first completes, on P-384.
+#[test]
+fn a_client_offering_x25519_before_p384_completes_on_p384() {
+    use KeyExchangeAlgorithm::{P384 as OnP384, X25519 as OnX25519};
+    let mut net = net_with_curves(&[OnX25519, OnP384], &[X25519, P384]);
+    net.run(Duration::from_secs(30));
+    assert_eq!(server_key_exchange_curve(&net.sent), Some(P384));
+    let (_, server_keys, browser_keys) = net.keys();
+    assert_same_keys(&server_keys, &browser_keys);
+}
+
+/// rtc-dtls's server would answer with its own first curve, one the client never offered;
+/// the endpoint refuses the ClientHello instead, without a word (each retransmission again).
+#[test]
+fn a_client_offering_only_x25519_gets_no_handshake() {
+    let mut net = net_with_curves(&[KeyExchangeAlgorithm::X25519], &[X25519]);
+    net.run(Duration::from_secs(30));
+    assert!(net.browser_error && !net.browser_complete);
+    assert!(!net.events.is_empty());
+    assert!(
+        net.events.iter().all(|event| matches!(
+            event,
+            DtlsEvent::Failed {
+                reason: HandshakeFailure::NoCommonAlgorithms,
+                ..
+            }
+        )),
+        "{:?}",
+        net.events
+    );
+    let stats = net.server.stats();
+    assert_eq!(
+        stats.failed(HandshakeFailure::NoCommonAlgorithms),
+        net.events.len() as u64
+    );
+    assert_eq!(stats.failed_total(), net.events.len() as u64);
+    assert_eq!(stats.dropped_total(), 0);
+    assert_eq!(net.sent.len(), 0, "not even a HelloVerifyRequest");
+    assert_eq!(net.server.association_count(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The pieces.
 // ---------------------------------------------------------------------------------------------
 
@@ -779,6 +1039,107 @@ fn the_generated_certificate_is_ecdsa_p256_and_its_fingerprint_reads_back() {
         shown.contains("[redacted]") && shown.contains("sha-256"),
         "{shown}"
     );
+}
+
+#[test]
+fn the_policy_provider_allows_only_what_the_suite_needs() {
+    use CryptoAlgorithm as A;
+    let provider = PolicyProvider::new();
+    let policy = provider.crypto();
+    let ring = RingProvider::new();
+    let allowed = [
+        A::KeyExchange(KeyExchangeAlgorithm::P256),
+        A::KeyExchange(KeyExchangeAlgorithm::P384),
+        A::Aead(AeadAlgorithm::Aes128Gcm),
+        A::Hash(HashAlgorithm::Sha256),
+        A::Hmac(HmacAlgorithm::Sha256),
+        A::Signature(Scheme::EcdsaP256Sha256),
+        A::Signature(Scheme::EcdsaP384Sha256),
+        A::Signature(Scheme::EcdsaP384Sha384),
+        A::SigningKeyImport(Scheme::EcdsaP256Sha256),
+    ];
+    for algorithm in allowed {
+        assert!(policy.supports(algorithm), "{algorithm:?}");
+    }
+    let refused = [
+        A::KeyExchange(KeyExchangeAlgorithm::X25519),
+        A::Aead(AeadAlgorithm::ChaCha20Poly1305),
+        A::Aead(AeadAlgorithm::Aes128Ccm),
+        A::Aead(AeadAlgorithm::Aes128Ccm8),
+        A::Aead(AeadAlgorithm::Aes256Gcm),
+        A::Cbc(CbcAlgorithm::Aes256Cbc),
+        A::StreamCipher(StreamCipherAlgorithm::Aes128Ctr),
+        A::BlockCipher(BlockCipherAlgorithm::Aes128),
+        A::Hash(HashAlgorithm::Md5),
+        A::Hmac(HmacAlgorithm::Sha1),
+        A::Signature(Scheme::Ed25519),
+        A::Signature(Scheme::RsaPkcs1Sha1),
+        A::Signature(Scheme::RsaPkcs1Sha256),
+        A::SigningKeyGeneration(Scheme::EcdsaP256Sha256),
+        A::SigningKeyImport(Scheme::Ed25519),
+        A::SigningKeyImport(Scheme::RsaPkcs1Sha256),
+    ];
+    for algorithm in refused {
+        assert!(ring.crypto().supports(algorithm), "ring has {algorithm:?}");
+        assert!(!policy.supports(algorithm), "{algorithm:?}");
+    }
+
+    // Each operation refuses what `supports` refuses: a caller that does not ask first gets no
+    // further.
+    let refusal = |algorithm| Some(CryptoError::UnsupportedAlgorithm(algorithm));
+    let x25519 = KeyExchangeAlgorithm::X25519;
+    assert!(ring.crypto().start_key_exchange(x25519).is_ok());
+    assert_eq!(
+        policy.start_key_exchange(x25519).err(),
+        refusal(A::KeyExchange(x25519))
+    );
+    let chacha = AeadAlgorithm::ChaCha20Poly1305;
+    assert_eq!(
+        policy.new_aead(chacha, &[7; 32]).err(),
+        refusal(A::Aead(chacha))
+    );
+    let cbc = CbcAlgorithm::Aes256Cbc;
+    assert_eq!(policy.new_cbc(cbc, &[7; 32]).err(), refusal(A::Cbc(cbc)));
+    let sha1 = HmacAlgorithm::Sha1;
+    assert_eq!(
+        policy.new_hmac(sha1, &[7; 20]).err(),
+        refusal(A::Hmac(sha1))
+    );
+    assert_eq!(
+        policy.hash(HashAlgorithm::Md5, b"kammer").err(),
+        refusal(A::Hash(HashAlgorithm::Md5))
+    );
+    assert_eq!(
+        policy.generate_signing_key(Scheme::Ed25519).err(),
+        refusal(A::SigningKeyGeneration(Scheme::Ed25519))
+    );
+
+    // What it allows works: both curves agree on a secret.
+    for exchange in [KeyExchangeAlgorithm::P256, KeyExchangeAlgorithm::P384] {
+        let ours = policy.start_key_exchange(exchange).expect("allowed");
+        let theirs = policy.start_key_exchange(exchange).expect("allowed");
+        let (our_public, their_public) = (ours.public_key().to_vec(), theirs.public_key().to_vec());
+        let ours = ours.complete(&their_public).expect("agrees");
+        let theirs = theirs.complete(&our_public).expect("agrees");
+        assert_eq!(ours.as_ref(), theirs.as_ref(), "{exchange:?}");
+    }
+    assert_eq!(
+        policy
+            .hash(HashAlgorithm::Sha256, b"")
+            .map(|digest| digest.len()),
+        Ok(32)
+    );
+}
+
+#[test]
+fn only_client_hellos_without_our_curves_are_refused() {
+    assert!(policy::accepts_any_group(&[X25519, P256, P384]));
+    assert!(policy::accepts_any_group(&[0x001e, P384]));
+    assert!(!policy::accepts_any_group(&[X25519]));
+    assert!(!policy::accepts_any_group(&[
+        X25519, 0x001e, 0x0019, 0x0100
+    ]));
+    assert!(!policy::accepts_any_group(&[]));
 }
 
 #[test]
@@ -919,6 +1280,10 @@ fn the_scan_reads_a_real_client_hello() {
     assert_eq!(
         offered_srtp_profiles(&hello, &scanned),
         Some(vec![0x0007, 0x0008, 0x0001])
+    );
+    assert_eq!(
+        offered_groups(&hello, &scanned),
+        Some(vec![P256, X25519, P384])
     );
     // Every truncation is refused, and none panics.
     for len in 0..hello.len() {

@@ -1,0 +1,607 @@
+//! The SFU with test peers (`media::peer`) in simulated time: real ICE checks, DTLS handshakes
+//! and SRTP on synthesised packets, carried by a small loop instead of sockets.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use core::net::SocketAddr;
+
+use super::*;
+use crate::media::dtls::{DtlsCertificate, DtlsConfig, DtlsEndpoint};
+use crate::media::peer::{OPUS_PT, OutgoingTrack, Peer, VP8_PT, rtp_packet};
+use crate::media::rtcp::{RtcpCompound, RtcpPacket, encode_nack, encode_pli};
+use crate::media::rtp::RtpPacket;
+use crate::media::sdp::{MediaKind, SessionDescription};
+
+const ROOM: &str = "lage";
+const MIC_SSRC: u32 = 0x1111;
+const CAM_SSRC: u32 = 0x2222;
+
+fn sfu_address() -> SocketAddr {
+    SocketAddr::from(([192, 0, 2, 1], 3478))
+}
+
+fn peer_address(n: u16) -> SocketAddr {
+    SocketAddr::from(([198, 51, 100, 7], 50_000 + n))
+}
+
+fn certificate() -> DtlsCertificate {
+    static CERTIFICATE: OnceLock<DtlsCertificate> = OnceLock::new();
+    CERTIFICATE
+        .get_or_init(|| DtlsCertificate::generate().expect("a certificate"))
+        .clone()
+}
+
+struct Counter(u8);
+
+impl Entropy for Counter {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for byte in buf {
+            self.0 = self.0.wrapping_add(37);
+            *byte = self.0;
+        }
+    }
+}
+
+/// One participant: its two test peers (publish, subscribe).
+struct Member {
+    id: u64,
+    publish: Peer,
+    subscribe: Peer,
+    offers: Vec<(u64, String, Vec<SubscribeTrack>)>,
+}
+
+struct Net {
+    sfu: Sfu<Counter>,
+    members: Vec<Member>,
+    now: Instant,
+    refused: Vec<(u64, ErrorCode)>,
+}
+
+impl Net {
+    fn new() -> Self {
+        let dtls = DtlsEndpoint::new(DtlsConfig::default(), certificate()).expect("endpoint");
+        let config = SfuConfig {
+            candidates: vec![sfu_address()],
+            ..SfuConfig::default()
+        };
+        Self {
+            sfu: Sfu::new(config, dtls, Counter(0)),
+            members: Vec::new(),
+            // The one clock read: the start of simulated time.
+            now: Instant::now(),
+            refused: Vec::new(),
+        }
+    }
+
+    fn join(&mut self, id: u64) -> usize {
+        let n = u16::try_from(id).expect("small ids");
+        self.members.push(Member {
+            id,
+            publish: Peer::new(peer_address(2 * n), certificate(), 2 * id),
+            subscribe: Peer::new(peer_address(2 * n + 1), certificate(), 2 * id + 1),
+            offers: Vec::new(),
+        });
+        self.sfu.handle_command(
+            self.now,
+            MediaCommand::Join {
+                participant: id,
+                room: ROOM.to_owned(),
+            },
+        );
+        self.settle();
+        self.members.len() - 1
+    }
+
+    fn member(&mut self, id: u64) -> &mut Member {
+        self.members
+            .iter_mut()
+            .find(|member| member.id == id)
+            .expect("a member")
+    }
+
+    /// Publishes microphone (mid 0) and camera (mid 1) for `id`.
+    fn publish(&mut self, id: u64) {
+        let tracks = [
+            OutgoingTrack {
+                mid: "0",
+                kind: MediaKind::Audio,
+                ssrc: MIC_SSRC + u32::try_from(id).expect("small"),
+            },
+            OutgoingTrack {
+                mid: "1",
+                kind: MediaKind::Video,
+                ssrc: CAM_SSRC + u32::try_from(id).expect("small"),
+            },
+        ];
+        let offer = self.member(id).publish.publish_offer(&tracks);
+        self.sfu.handle_command(
+            self.now,
+            MediaCommand::Publish {
+                participant: id,
+                sdp: offer,
+                tracks: vec![
+                    PublishTrack {
+                        mid: "0".to_owned(),
+                        source: TrackSource::Microphone,
+                    },
+                    PublishTrack {
+                        mid: "1".to_owned(),
+                        source: TrackSource::Camera,
+                    },
+                ],
+            },
+        );
+        self.settle();
+    }
+
+    /// Moves events and datagrams until nothing moves; peers answer offers at once.
+    fn settle(&mut self) {
+        self.settle_dropping(|_, _| false);
+    }
+
+    /// Like [`Self::settle`], but datagrams from the SFU for which `lose` says so are lost.
+    fn settle_dropping(&mut self, mut lose: impl FnMut(SocketAddr, &[u8]) -> bool) {
+        for _ in 0..1000 {
+            let mut moved = false;
+            while let Some(event) = self.sfu.poll_event() {
+                moved = true;
+                self.deliver_event(event);
+            }
+            while let Some(mut transmit) = self.sfu.poll_transmit() {
+                moved = true;
+                if lose(transmit.destination, &transmit.payload) {
+                    continue;
+                }
+                let now = self.now;
+                for member in &mut self.members {
+                    for peer in [&mut member.publish, &mut member.subscribe] {
+                        if peer.local() == transmit.destination {
+                            peer.handle_datagram(now, sfu_address(), &mut transmit.payload);
+                        }
+                    }
+                }
+            }
+            for index in 0..self.members.len() {
+                for which in 0..2 {
+                    loop {
+                        let member = &mut self.members[index];
+                        let peer = if which == 0 {
+                            &mut member.publish
+                        } else {
+                            &mut member.subscribe
+                        };
+                        let Some(mut transmit) = peer.poll_transmit() else {
+                            break;
+                        };
+                        let source = peer.local();
+                        moved = true;
+                        self.sfu
+                            .handle_datagram(self.now, source, &mut transmit.payload);
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the network did not settle");
+    }
+
+    fn deliver_event(&mut self, event: MediaEvent) {
+        let now = self.now;
+        match event {
+            MediaEvent::PublishAnswer { participant, sdp } => {
+                self.member(participant)
+                    .publish
+                    .apply_remote(now, &sdp)
+                    .expect("a usable answer");
+            }
+            MediaEvent::SubscribeOffer {
+                participant,
+                version,
+                sdp,
+                tracks,
+            } => {
+                let member = self.member(participant);
+                member.offers.push((version, sdp.clone(), tracks));
+                let answer = member.subscribe.subscribe_answer(&sdp).expect("an answer");
+                self.sfu.handle_command(
+                    now,
+                    MediaCommand::SubscribeAnswer {
+                        participant,
+                        version,
+                        sdp: answer,
+                    },
+                );
+                self.member(participant)
+                    .subscribe
+                    .apply_remote(now, &sdp)
+                    .expect("a usable offer");
+            }
+            MediaEvent::Refused { participant, code } => self.refused.push((participant, code)),
+        }
+    }
+
+    fn advance(&mut self, by: Duration) {
+        let end = self.now + by;
+        loop {
+            let next = self
+                .members
+                .iter()
+                .flat_map(|m| [m.publish.poll_timeout(), m.subscribe.poll_timeout()])
+                .chain([self.sfu.poll_timeout()])
+                .flatten()
+                .filter(|at| *at <= end)
+                .min();
+            let Some(at) = next else {
+                break;
+            };
+            self.now = at.max(self.now);
+            let now = self.now;
+            self.sfu.handle_timeout(now);
+            for member in &mut self.members {
+                member.publish.handle_timeout(now);
+                member.subscribe.handle_timeout(now);
+            }
+            self.settle();
+        }
+        self.now = end;
+    }
+
+    /// `id` sends one RTP packet on its camera (or microphone) track; returns the SRTP bytes.
+    fn send(&mut self, id: u64, video: bool, sequence: u16) -> Vec<u8> {
+        let offset = u32::try_from(id).expect("small");
+        let (pt, ssrc, mid) = if video {
+            (VP8_PT, CAM_SSRC + offset, "1")
+        } else {
+            (OPUS_PT, MIC_SSRC + offset, "0")
+        };
+        let payload = [sequence as u8; 100];
+        let packet = rtp_packet(
+            pt,
+            sequence,
+            u32::from(sequence) * 3000,
+            ssrc,
+            mid,
+            &payload,
+        );
+        self.member(id)
+            .publish
+            .send_rtp(&packet)
+            .expect("the publisher is connected")
+    }
+
+    fn received(&mut self, id: u64) -> Vec<Vec<u8>> {
+        let peer = &mut self.member(id).subscribe;
+        std::iter::from_fn(|| peer.poll_rtp()).collect()
+    }
+}
+
+/// Alice (1) publishes, Bob (2) receives; both connected.
+fn two() -> Net {
+    let mut net = Net::new();
+    net.join(1);
+    net.join(2);
+    net.publish(1);
+    net.advance(Duration::from_millis(100));
+    assert!(net.member(1).publish.is_connected(), "publisher connected");
+    assert!(
+        net.member(2).subscribe.is_connected(),
+        "subscriber connected"
+    );
+    net
+}
+
+#[test]
+fn forwards_each_packet_with_the_subscribers_payload_type_and_mid() {
+    let mut net = two();
+    let (version, sdp, tracks) = net.member(2).offers.last().cloned().expect("an offer");
+    assert_eq!(version, 1);
+    assert_eq!(tracks.len(), 2);
+    assert!(tracks.iter().all(|track| track.participant == 1));
+    let camera = tracks
+        .iter()
+        .find(|track| track.source == TrackSource::Camera)
+        .expect("camera offered");
+    let offer = SessionDescription::parse(&sdp).expect("our offer parses");
+    assert!(offer.ice_lite);
+    for sequence in 1..=10 {
+        net.send(1, true, sequence);
+        net.send(1, false, sequence);
+    }
+    net.settle();
+    let received = net.received(2);
+    assert_eq!(received.len(), 20);
+    let video: Vec<RtpPacket<'_>> = received
+        .iter()
+        .map(|bytes| RtpPacket::parse(bytes).expect("RTP"))
+        .filter(|packet| packet.ssrc() == CAM_SSRC + 1)
+        .collect();
+    assert_eq!(video.len(), 10);
+    for (packet, sequence) in video.iter().zip(1u16..) {
+        assert_eq!(packet.payload_type(), 96, "VP8 with our payload type");
+        assert_eq!(packet.sequence(), sequence);
+        assert_eq!(packet.extension(4), Some(camera.mid.as_bytes()));
+        assert_eq!(packet.payload(), &[sequence as u8; 100][..]);
+    }
+    let audio = received
+        .iter()
+        .map(|bytes| RtpPacket::parse(bytes).expect("RTP"))
+        .find(|packet| packet.ssrc() == MIC_SSRC + 1)
+        .expect("audio forwarded");
+    assert_eq!(audio.payload_type(), 111);
+    assert_eq!(net.sfu.stats().rtp_forwarded, 20);
+}
+
+#[test]
+fn four_participants_each_receive_the_three_others() {
+    let mut net = Net::new();
+    for id in 1..=4 {
+        net.join(id);
+    }
+    for id in 1..=4 {
+        net.publish(id);
+    }
+    net.advance(Duration::from_millis(100));
+    for id in 1..=4 {
+        net.send(id, true, 7);
+    }
+    net.settle();
+    for id in 1..=4 {
+        let ssrcs: Vec<u32> = net
+            .received(id)
+            .iter()
+            .map(|bytes| RtpPacket::parse(bytes).expect("RTP").ssrc())
+            .collect();
+        let mut expected: Vec<u32> = (1..=4)
+            .filter(|other| *other != id)
+            .map(|other| CAM_SSRC + u32::try_from(other).expect("small"))
+            .collect();
+        let mut got = ssrcs.clone();
+        got.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(
+            got, expected,
+            "participant {id} gets each other camera once"
+        );
+        let (_, _, tracks) = net.member(id).offers.last().cloned().expect("offers");
+        assert_eq!(tracks.len(), 6, "three others, two tracks each");
+    }
+}
+
+#[test]
+fn nack_is_answered_from_the_cache() {
+    let mut net = two();
+    for sequence in 1..=5 {
+        net.send(1, true, sequence);
+    }
+    let bob = net.member(2).subscribe.local();
+    // The network loses Bob's copy of packet 3.
+    net.settle_dropping(|destination, bytes| {
+        destination == bob
+            && RtpPacket::parse_header(bytes).is_ok_and(|packet| packet.sequence() == 3)
+    });
+    let first: Vec<u16> = net
+        .received(2)
+        .iter()
+        .map(|bytes| RtpPacket::parse(bytes).expect("RTP").sequence())
+        .collect();
+    assert_eq!(first, [1, 2, 4, 5]);
+    let mut nack = Vec::new();
+    encode_nack(0xB0B, CAM_SSRC + 1, &[3, 900], &mut nack).expect("a NACK");
+    net.member(2).subscribe.send_rtcp(&nack).expect("connected");
+    net.settle();
+    let again: Vec<u16> = net
+        .received(2)
+        .iter()
+        .map(|bytes| RtpPacket::parse(bytes).expect("RTP").sequence())
+        .collect();
+    assert_eq!(again, [3], "the lost packet came again and decrypts");
+    assert_eq!(net.sfu.stats().nack_resent, 1);
+    assert_eq!(net.sfu.stats().nack_missed, 1, "900 was never sent");
+}
+
+fn plis_received(net: &mut Net, id: u64) -> Vec<u32> {
+    let peer = &mut net.member(id).publish;
+    let compounds: Vec<Vec<u8>> = std::iter::from_fn(|| peer.poll_rtcp()).collect();
+    let mut media = Vec::new();
+    for compound in &compounds {
+        for packet in RtcpCompound::parse(compound).expect("RTCP").packets() {
+            if let RtcpPacket::Pli(feedback) = packet {
+                media.push(feedback.media_ssrc);
+            }
+        }
+    }
+    media
+}
+
+#[test]
+fn pli_reaches_the_publisher_at_most_once_per_interval() {
+    let mut net = two();
+    // Bob's connection already asked for a key frame on his behalf.
+    assert_eq!(plis_received(&mut net, 1), [CAM_SSRC + 1]);
+    net.advance(Duration::from_secs(1));
+    let mut pli = Vec::new();
+    encode_pli(0xB0B, CAM_SSRC + 1, &mut pli);
+    net.member(2).subscribe.send_rtcp(&pli).expect("connected");
+    net.member(2).subscribe.send_rtcp(&pli).expect("connected");
+    net.settle();
+    assert_eq!(
+        plis_received(&mut net, 1),
+        [CAM_SSRC + 1],
+        "second one throttled"
+    );
+    net.advance(Duration::from_millis(400));
+    net.member(2).subscribe.send_rtcp(&pli).expect("connected");
+    net.settle();
+    assert_eq!(plis_received(&mut net, 1), [CAM_SSRC + 1]);
+}
+
+#[test]
+fn replayed_and_forged_srtp_is_dropped_and_counted() {
+    let mut net = two();
+    let protected = net.send(1, true, 1);
+    net.settle();
+    assert_eq!(net.received(2).len(), 1);
+    let mut forged = net.send(1, true, 2);
+    net.member(1).publish.poll_transmit();
+    net.member(1).publish.send_raw(protected);
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    net.member(1).publish.send_raw(forged);
+    net.settle();
+    assert!(net.received(2).is_empty());
+    assert_eq!(net.sfu.stats().dropped(DropReason::SrtpReplay), 1);
+    assert_eq!(net.sfu.stats().dropped(DropReason::SrtpAuth), 1);
+}
+
+#[test]
+fn garbage_strangers_and_unknown_ssrcs_are_counted_not_forwarded() {
+    let mut net = two();
+    let now = net.now;
+    let stranger = SocketAddr::from(([203, 0, 113, 9], 4000));
+    let mut rtp = rtp_packet(96, 1, 1, 5, "0", &[0; 40]);
+    net.sfu.handle_datagram(now, stranger, &mut rtp);
+    net.sfu.handle_datagram(now, stranger, &mut [0xFF, 0, 1]);
+    net.sfu.handle_datagram(now, stranger, &mut []);
+    net.sfu
+        .handle_datagram(now, stranger, &mut [0, 1, 0, 4, 0x21, 0x12, 0xA4, 0x42]);
+    let mut dtls = vec![22, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    net.sfu.handle_datagram(now, stranger, &mut dtls);
+    let unknown = rtp_packet(VP8_PT, 1, 1, 0xDEAD, "9", &[1; 40]);
+    net.member(1).publish.send_rtp(&unknown).expect("connected");
+    net.settle();
+    let stats = net.sfu.stats();
+    assert_eq!(stats.dropped(DropReason::UnknownSource), 2, "RTP and DTLS");
+    assert_eq!(stats.dropped(DropReason::UnknownKind), 2);
+    assert_eq!(stats.dropped(DropReason::StunMalformed), 1);
+    assert_eq!(stats.dropped(DropReason::UnknownSsrc), 1);
+    assert!(net.received(2).is_empty());
+    // The session is unharmed.
+    net.send(1, true, 2);
+    net.settle();
+    assert_eq!(net.received(2).len(), 1);
+}
+
+#[test]
+fn a_leaving_publisher_ends_its_tracks_for_the_others() {
+    let mut net = two();
+    net.sfu
+        .handle_command(net.now, MediaCommand::Leave { participant: 1 });
+    net.members.retain(|member| member.id != 1);
+    net.settle();
+    let (version, sdp, tracks) = net.member(2).offers.last().cloned().expect("an offer");
+    assert_eq!(version, 2);
+    assert!(tracks.is_empty());
+    let offer = SessionDescription::parse(&sdp).expect("parses");
+    assert_eq!(offer.media.len(), 2, "the sections stay, rejected");
+    assert!(offer.media.iter().all(|media| media.is_rejected()));
+    assert!(net.refused.is_empty());
+}
+
+#[test]
+fn a_late_joiner_gets_the_existing_tracks_and_the_publisher_a_key_frame_request() {
+    let mut net = two();
+    plis_received(&mut net, 1);
+    net.advance(Duration::from_secs(1));
+    net.join(3);
+    net.advance(Duration::from_millis(100));
+    let (_, _, tracks) = net.member(3).offers.last().cloned().expect("an offer");
+    assert_eq!(tracks.len(), 2);
+    assert_eq!(plis_received(&mut net, 1), [CAM_SSRC + 1]);
+    net.send(1, true, 1);
+    net.settle();
+    assert_eq!(net.received(3).len(), 1);
+    assert_eq!(net.received(2).len(), 1);
+}
+
+#[test]
+fn sender_reports_are_forwarded_and_receiver_reports_sent() {
+    let mut net = two();
+    for sequence in 1..=3 {
+        net.send(1, true, sequence);
+    }
+    let mut report = vec![0x80, 200, 0, 6];
+    report.extend_from_slice(&(CAM_SSRC + 1).to_be_bytes());
+    report.extend_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
+    report.extend_from_slice(&[0; 12]);
+    net.member(1).publish.send_rtcp(&report).expect("connected");
+    net.settle();
+    let peer = &mut net.member(2).subscribe;
+    let forwarded: Vec<Vec<u8>> = std::iter::from_fn(|| peer.poll_rtcp()).collect();
+    assert!(forwarded.iter().any(|compound| {
+        RtcpCompound::parse(compound).is_ok_and(|c| {
+            c.packets().any(|p| {
+                matches!(p, RtcpPacket::SenderReport(sr) if sr.ssrc == CAM_SSRC + 1 && sr.ntp_time == 0x0102_0304_0506_0708)
+            })
+        })
+    }));
+    net.advance(Duration::from_millis(1100));
+    let peer = &mut net.member(1).publish;
+    let reports: Vec<Vec<u8>> = std::iter::from_fn(|| peer.poll_rtcp()).collect();
+    let block = reports
+        .iter()
+        .filter_map(|compound| RtcpCompound::parse(compound).ok())
+        .flat_map(|compound| compound.packets().collect::<Vec<_>>())
+        .find_map(|packet| match packet {
+            RtcpPacket::ReceiverReport(rr) => rr.report_blocks().next(),
+            _ => None,
+        })
+        .expect("a receiver report with a block");
+    assert_eq!(block.ssrc, CAM_SSRC + 1);
+    assert_eq!(block.highest_sequence, 3);
+    assert_eq!(block.cumulative_lost, 0);
+    assert_eq!(block.last_sr, 0x0304_0506);
+}
+
+#[test]
+fn bad_negotiation_is_refused_with_a_code() {
+    let mut net = two();
+    let now = net.now;
+    net.sfu.handle_command(
+        now,
+        MediaCommand::Publish {
+            participant: 2,
+            sdp: "v=0\r\nnonsense".to_owned(),
+            tracks: Vec::new(),
+        },
+    );
+    let offer = net.member(2).publish.publish_offer(&[OutgoingTrack {
+        mid: "0",
+        kind: MediaKind::Audio,
+        ssrc: 5,
+    }]);
+    net.sfu.handle_command(
+        now,
+        MediaCommand::Publish {
+            participant: 2,
+            sdp: offer,
+            tracks: vec![PublishTrack {
+                mid: "0".to_owned(),
+                source: TrackSource::Camera,
+            }],
+        },
+    );
+    net.sfu.handle_command(
+        now,
+        MediaCommand::SubscribeAnswer {
+            participant: 2,
+            version: 7,
+            sdp: String::new(),
+        },
+    );
+    net.settle();
+    assert_eq!(
+        net.refused,
+        [
+            (2, ErrorCode::InvalidSdp),
+            (2, ErrorCode::InvalidTracks),
+            (2, ErrorCode::StaleAnswer),
+        ]
+    );
+    // Alice's media is unaffected.
+    net.send(1, true, 1);
+    net.settle();
+    assert_eq!(net.received(2).len(), 1);
+}
