@@ -28,7 +28,7 @@ fn config_check_accepts_a_valid_file_and_names_every_problem_of_an_invalid_one()
     std::fs::write(
         &good,
         format!(
-            "[server]\nlisten = \"0.0.0.0:443\"\nstate_dir = \"/var/lib/kammer\"\n[tls]\ncertificate = \"{p}/server.pem\"\nprivate_key = \"{p}/server.key\"\n[metrics]\nenabled = true\nallow = [\"10.0.0.0/8\"]\n",
+            "[server]\nlisten = \"0.0.0.0:443\"\nstate_dir = \"/var/lib/kammer\"\n[tls]\ncertificate = \"{p}/server.pem\"\nprivate_key = \"{p}/server.key\"\n[metrics]\nenabled = true\nallow = [\"10.0.0.0/8\"]\n[media]\nannounce = [\"10.1.2.3\"]\n",
             p = pki.display()
         ),
     )

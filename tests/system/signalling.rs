@@ -71,7 +71,7 @@ async fn join_lobby_chat_removal() {
     // Bad input on Bob's connection: errors with codes, the connection stays, Alice notices nothing.
     bob.send_text("{not json".into()).await;
     assert_eq!(bob.recv().await["code"], "malformed");
-    bob.send_text(json!({"type": "chat", "text": "x".repeat(20_000)}).to_string())
+    bob.send_text(json!({"type": "chat", "text": "x".repeat(70_000)}).to_string())
         .await;
     assert_eq!(bob.recv().await["code"], "too_large");
     bob.send(json!({"type": "teleport"})).await;
@@ -234,7 +234,7 @@ async fn a_flood_is_rate_limited_and_a_huge_frame_ends_only_its_connection() {
     );
 
     // Over the hard frame limit (1 MiB) the connection ends; nobody else is affected.
-    let huge = "x".repeat(16 * 1024 + 64 * 1024 + 1);
+    let huge = "x".repeat(64 * 1024 + 64 * 1024 + 1);
     let _ = flooder
         .ws
         .send(tokio_tungstenite::tungstenite::Message::Text(huge.into()))

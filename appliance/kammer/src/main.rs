@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kammer::config::{Config, LogFormat, MAX_CONFIG_BYTES};
-use kammer_server::{Server, Settings, tls};
+use kammer_server::{MediaSettings, Server, Settings, tls};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -145,6 +145,11 @@ fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
         max_tcp_connections: config.max_tcp_connections,
         metrics_allow: config.metrics_allow.clone(),
         footer_notice,
+        media: config.media.as_ref().map(|media| MediaSettings {
+            listen: media.listen,
+            announce: media.announce.clone(),
+            max_participants: media.max_participants,
+        }),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -155,7 +160,8 @@ fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
     runtime.block_on(async {
         let server = Server::bind(config.listen, settings).await?;
         let address = server.local_addr()?;
-        tracing::info!(%address, tls12 = ?config.tls12, "serving");
+        let media = server.media_addr().transpose()?;
+        tracing::info!(%address, ?media, tls12 = ?config.tls12, "serving");
         if let Some(ca) = &demo_ca {
             let host = match address.ip() {
                 ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
@@ -165,11 +171,14 @@ fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
             println!("Kammer demo is running.");
             println!("  URL:     https://{host}:{}/", address.port());
             println!("  CA file: {}", ca.display());
+            if let Some(media) = media {
+                println!("  Media:   udp {media}");
+            }
             println!(
                 "Trust the CA file in your browser (or accept the warning once). Stop with Ctrl+C."
             );
         }
-        server.serve(shutdown_signal()).await;
+        server.serve(shutdown_signal()).await?;
         tracing::info!("stopped");
         anyhow::Ok(())
     })

@@ -43,6 +43,7 @@ const PERMISSIONS_POLICY: &str =
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) hub: HubHandle,
+    pub(crate) media: Option<crate::media::MediaHandle>,
     pub(crate) counters: Arc<ShellCounters>,
     pub(crate) metrics_allow: Option<Arc<Vec<IpNet>>>,
     pub(crate) outbound_queue: usize,
@@ -201,14 +202,23 @@ async fn metrics(
         .ok()
         .flatten()
     {
-        Some(snapshot) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            crate::metrics::render(&snapshot, &state.counters),
-        )
-            .into_response(),
+        Some(snapshot) => {
+            let media = match &state.media {
+                Some(media) => tokio::time::timeout(HUB_ANSWER_TIMEOUT, media.snapshot())
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                crate::metrics::render(&snapshot, media.as_ref(), &state.counters),
+            )
+                .into_response()
+        }
         None => (StatusCode::SERVICE_UNAVAILABLE, "signalling unavailable\n").into_response(),
     }
 }

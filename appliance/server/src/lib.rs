@@ -9,6 +9,7 @@
 //!   events and carry out its outputs. No protocol decision is taken here.
 
 mod http;
+mod media;
 mod metrics;
 mod signal;
 pub mod tls;
@@ -24,6 +25,8 @@ use kammer_core::room::{Limits, RoomPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+
+pub use media::{MediaError, MediaSettings};
 
 /// How long a client may take for the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,6 +48,8 @@ pub struct Settings {
     pub metrics_allow: Option<Vec<IpNet>>,
     /// A line for the web client's footer (for example a warning about a development setup).
     pub footer_notice: Option<String>,
+    /// The media plane; `None` serves signalling only (`publish` is refused).
+    pub media: Option<MediaSettings>,
 }
 
 /// Counters of the shell itself (the hub counts signalling).
@@ -60,6 +65,9 @@ pub(crate) struct ShellCounters {
 /// Failure to start serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The media plane could not be set up.
+    #[error(transparent)]
+    Media(#[from] MediaError),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -73,16 +81,31 @@ pub enum ServeError {
 /// A bound, not yet serving, server.
 pub struct Server {
     listener: TcpListener,
+    media: Option<media::MediaSocket>,
     settings: Settings,
 }
 
 impl Server {
-    /// Binds the TCP port.
+    /// Binds the TCP port and, if configured, the media UDP port.
     pub async fn bind(address: SocketAddr, settings: Settings) -> Result<Self, ServeError> {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| ServeError::Bind { address, source })?;
-        Ok(Self { listener, settings })
+        let media = settings
+            .media
+            .as_ref()
+            .map(media::MediaSocket::bind)
+            .transpose()?;
+        Ok(Self {
+            listener,
+            media,
+            settings,
+        })
+    }
+
+    /// The bound media address, if the media plane is configured.
+    pub fn media_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.media.as_ref().map(media::MediaSocket::local_addr)
     }
 
     /// The bound address (useful with port 0).
@@ -90,12 +113,29 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
-        let Self { listener, settings } = self;
+    /// Serves until `shutdown` completes. Fails only if the media thread cannot start.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        let Self {
+            listener,
+            media,
+            settings,
+        } = self;
         let counters = Arc::new(ShellCounters::default());
-        let hub = signal::spawn_driver(settings.limits.clone(), settings.policy);
+        let channel = media.as_ref().map(|_| media::channel());
+        let media_handle = channel.as_ref().map(|(handle, _)| handle.clone());
+        let hub = signal::spawn_driver(
+            settings.limits.clone(),
+            settings.policy,
+            media_handle.clone(),
+        );
+        if let (Some(socket), Some((_, inputs))) = (media, channel) {
+            media::spawn(socket, inputs, hub.events.clone())?;
+        }
         let app = http::router(http::AppState {
+            media: media_handle,
             hub,
             counters: Arc::clone(&counters),
             metrics_allow: settings.metrics_allow.clone().map(Arc::new),
@@ -152,5 +192,6 @@ impl Server {
                 http::serve_connection(tls, peer, app).await;
             });
         }
+        Ok(())
     }
 }

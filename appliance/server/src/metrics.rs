@@ -3,13 +3,20 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+use kammer_core::media::dtls::{DatagramDrop, HandshakeFailure};
+use kammer_core::media::sfu::DropReason;
 use kammer_core::room::CloseReason;
 use kammer_core::signal::ErrorCode;
 
 use crate::ShellCounters;
+use crate::media::MediaSnapshot;
 use crate::signal::Snapshot;
 
-pub(crate) fn render(snapshot: &Snapshot, shell: &ShellCounters) -> String {
+pub(crate) fn render(
+    snapshot: &Snapshot,
+    media: Option<&MediaSnapshot>,
+    shell: &ShellCounters,
+) -> String {
     let mut out = String::with_capacity(4096);
     let gauges = snapshot.gauges;
     let counters = &snapshot.counters;
@@ -125,5 +132,111 @@ pub(crate) fn render(snapshot: &Snapshot, shell: &ShellCounters) -> String {
         "WebSocket upgrades refused (wrong origin).",
         &plain(load(&shell.ws_upgrades_refused)),
     );
+    if let Some(media) = media {
+        render_media(&mut metric, media);
+    }
     out
+}
+
+/// The media plane's figures: gauges, what was forwarded, and every drop by reason (SFU
+/// reasons and the DTLS endpoint's own).
+fn render_media(
+    metric: &mut impl FnMut(&str, &str, &str, &[(String, u64)]),
+    media: &MediaSnapshot,
+) {
+    let plain = |value: u64| vec![(String::new(), value)];
+    let labelled = |pairs: Vec<(&str, u64)>| -> Vec<(String, u64)> {
+        pairs
+            .into_iter()
+            .map(|(reason, value)| (format!("{{reason=\"{reason}\"}}"), value))
+            .collect()
+    };
+    let sfu = &media.sfu;
+    metric(
+        "kammer_media_participants",
+        "gauge",
+        "Participants with media state.",
+        &plain(media.participants as u64),
+    );
+    metric(
+        "kammer_media_transports_connected",
+        "gauge",
+        "Media transports whose DTLS handshake completed.",
+        &plain(media.connected_transports as u64),
+    );
+    metric(
+        "kammer_media_datagrams_received_total",
+        "counter",
+        "UDP datagrams received on the media port.",
+        &plain(media.datagrams_received),
+    );
+    metric(
+        "kammer_media_datagrams_sent_total",
+        "counter",
+        "UDP datagrams sent from the media port.",
+        &plain(media.datagrams_sent),
+    );
+    metric(
+        "kammer_media_send_errors_total",
+        "counter",
+        "UDP sends that failed.",
+        &plain(media.send_errors),
+    );
+    metric(
+        "kammer_media_rtp_received_total",
+        "counter",
+        "RTP packets accepted from publishers.",
+        &plain(sfu.rtp_received),
+    );
+    metric(
+        "kammer_media_rtp_forwarded_total",
+        "counter",
+        "RTP packets sent to subscribers.",
+        &plain(sfu.rtp_forwarded),
+    );
+    metric(
+        "kammer_media_nack_resent_total",
+        "counter",
+        "RTP packets sent again on a NACK.",
+        &plain(sfu.nack_resent),
+    );
+    metric(
+        "kammer_media_keyframe_requests_total",
+        "counter",
+        "Key-frame requests sent to publishers.",
+        &plain(sfu.keyframe_requests),
+    );
+    metric(
+        "kammer_media_dropped_total",
+        "counter",
+        "Media datagrams or packets dropped, by reason.",
+        &labelled(
+            DropReason::ALL
+                .iter()
+                .map(|reason| (reason.as_str(), sfu.dropped(*reason)))
+                .collect(),
+        ),
+    );
+    metric(
+        "kammer_media_dtls_dropped_total",
+        "counter",
+        "DTLS datagrams dropped, by reason.",
+        &labelled(
+            DatagramDrop::ALL
+                .iter()
+                .map(|reason| (reason.as_str(), media.dtls.dropped(*reason)))
+                .collect(),
+        ),
+    );
+    metric(
+        "kammer_media_dtls_failed_total",
+        "counter",
+        "DTLS handshakes or associations that failed, by reason.",
+        &labelled(
+            HandshakeFailure::ALL
+                .iter()
+                .map(|reason| (reason.as_str(), media.dtls.failed(*reason)))
+                .collect(),
+        ),
+    );
 }

@@ -4,12 +4,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use kammer_core::media::sfu::{MediaCommand, MediaEvent};
 use kammer_core::room::{
     CloseReason, ConnId, Counters, Entropy, Gauges, Hub, Limits, Output, RoomPolicy,
 };
+use kammer_core::signal::ErrorCode;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
+
+use crate::media::{MediaHandle, MediaInput};
 
 /// Events queued towards the driver before connection tasks wait.
 const EVENT_QUEUE: usize = 4096;
@@ -35,6 +39,8 @@ pub(crate) enum Event {
         conn: ConnId,
     },
     Snapshot(oneshot::Sender<Snapshot>),
+    /// From the media thread: a message for a participant.
+    Media(MediaEvent),
 }
 
 /// What the driver tells a connection task.
@@ -74,7 +80,13 @@ impl HubHandle {
 }
 
 /// The operating system's CSPRNG through ring.
-struct SystemEntropy(SystemRandom);
+pub(crate) struct SystemEntropy(SystemRandom);
+
+impl SystemEntropy {
+    pub(crate) fn new() -> Self {
+        Self(SystemRandom::new())
+    }
+}
 
 impl Entropy for SystemEntropy {
     fn fill(&mut self, buf: &mut [u8]) {
@@ -90,10 +102,14 @@ impl Entropy for SystemEntropy {
 /// the hub is a bug that may have left every room in an inconsistent state, so it ends the
 /// process (exit code 70) for the service manager to restart it, rather than serving on with
 /// signalling silently dead.
-pub(crate) fn spawn_driver(limits: Limits, policy: RoomPolicy) -> HubHandle {
+pub(crate) fn spawn_driver(
+    limits: Limits,
+    policy: RoomPolicy,
+    media: Option<MediaHandle>,
+) -> HubHandle {
     let (events, rx) = mpsc::channel(EVENT_QUEUE);
-    let hub = Hub::new(limits, policy, SystemEntropy(SystemRandom::new()));
-    let driver = tokio::spawn(drive(hub, rx));
+    let hub = Hub::new(limits, policy, SystemEntropy::new());
+    let driver = tokio::spawn(drive(hub, rx, media));
     tokio::spawn(async move {
         if let Err(error) = driver.await
             && error.is_panic()
@@ -109,7 +125,11 @@ pub(crate) fn spawn_driver(limits: Limits, policy: RoomPolicy) -> HubHandle {
 }
 
 /// Feeds events and timeouts into the hub and carries out its outputs, until every sender is gone.
-async fn drive(mut hub: Hub<SystemEntropy>, mut events: mpsc::Receiver<Event>) {
+async fn drive(
+    mut hub: Hub<SystemEntropy>,
+    mut events: mpsc::Receiver<Event>,
+    media: Option<MediaHandle>,
+) {
     let mut conns: HashMap<ConnId, mpsc::Sender<Outbound>> = HashMap::new();
     loop {
         let deadline = hub.poll_timeout().map(tokio::time::Instant::from_std);
@@ -135,6 +155,7 @@ async fn drive(mut hub: Hub<SystemEntropy>, mut events: mpsc::Receiver<Event>) {
                             gauges: hub.gauges(),
                         });
                     }
+                    Event::Media(event) => hub.handle_media(event),
                 }
             }
             () = sleep_until(deadline) => hub.handle_timeout(Instant::now()),
@@ -159,12 +180,31 @@ async fn drive(mut hub: Hub<SystemEntropy>, mut events: mpsc::Receiver<Event>) {
                         let _ = tx.try_send(Outbound::Close(reason));
                     }
                 }
+                Output::Media(command) => to_media(&mut hub, media.as_ref(), command),
             }
         }
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+/// Passes a command to the media thread. When there is none, or it is overwhelmed, the
+/// participant's request is refused with `media_unavailable` (joins and leaves need no answer).
+fn to_media(hub: &mut Hub<SystemEntropy>, media: Option<&MediaHandle>, command: MediaCommand) {
+    let participant = match &command {
+        MediaCommand::Publish { participant, .. }
+        | MediaCommand::SubscribeAnswer { participant, .. } => Some(*participant),
+        MediaCommand::Join { .. } | MediaCommand::Leave { .. } => None,
+    };
+    let sent =
+        media.is_some_and(|media| media.inputs.try_send(MediaInput::Command(command)).is_ok());
+    if !sent && let Some(participant) = participant {
+        hub.handle_media(MediaEvent::Refused {
+            participant,
+            code: ErrorCode::MediaUnavailable,
+        });
+    }
+}
+
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,

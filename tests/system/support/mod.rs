@@ -71,7 +71,7 @@ impl Appliance {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{dir}\"\n\n[tls]\ncertificate = \"{dir}/pki/server.pem\"\nprivate_key = \"{dir}/pki/server.key\"\n{tls_extra}\n{extra}\n",
+                "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{dir}\"\n\n[tls]\ncertificate = \"{dir}/pki/server.pem\"\nprivate_key = \"{dir}/pki/server.key\"\n{tls_extra}\n[media]\nlisten = \"127.0.0.1:0\"\n{extra}\n",
                 dir = state.path().display()
             ),
         )

@@ -65,7 +65,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_message_bytes: 16 * 1024,
+            max_message_bytes: 64 * 1024,
             messages_per_second: 20,
             message_burst: 40,
             chat_per_10s: 5,

@@ -98,7 +98,21 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Log format.
     pub log_format: LogFormat,
+    /// The media plane; `None` when `media.enabled` is false.
+    pub media: Option<MediaConfig>,
     _proof: Validated,
+}
+
+/// The validated `[media]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Where the media UDP socket binds.
+    pub listen: SocketAddr,
+    /// Addresses written as host candidates; empty means the listen address (then not a
+    /// wildcard).
+    pub announce: Vec<std::net::IpAddr>,
+    /// Participants with media at once.
+    pub max_participants: usize,
 }
 
 /// Proof that a [`Config`] went through [`validate`]; nothing else can create one.
@@ -153,6 +167,28 @@ struct RawConfig {
     rooms: RawRooms,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    media: RawMedia,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMedia {
+    enabled: bool,
+    listen: Option<String>,
+    announce: Vec<String>,
+    max_participants: i64,
+}
+
+impl Default for RawMedia {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+            announce: Vec::new(),
+            max_participants: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -489,6 +525,8 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
         c.range("signalling.max_join_attempts", s.max_join_attempts, 1, 1000);
     let outbound_queue: usize = c.range("signalling.outbound_queue", s.outbound_queue, 16, 65_536);
 
+    let media = validate_media(c, &raw.media, listen);
+
     if !raw.rooms.allow_ad_hoc {
         c.fail(
             "rooms.allow_ad_hoc",
@@ -532,7 +570,64 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
         },
         log_level: raw.log.level,
         log_format: raw.log.format,
+        media,
         _proof: Validated(()),
+    })
+}
+
+/// The media port when `media.listen` is not given: the front door's address, this port.
+const DEFAULT_MEDIA_PORT: u16 = 10_000;
+
+fn validate_media(
+    c: &mut Check,
+    raw: &RawMedia,
+    server_listen: Option<SocketAddr>,
+) -> Option<MediaConfig> {
+    let max_participants: usize =
+        c.range("media.max_participants", raw.max_participants, 1, 100_000);
+    let listen = match &raw.listen {
+        Some(text) => text
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                c.fail(
+                    "media.listen",
+                    format!("\"{text}\" is not an address with port, such as \"0.0.0.0:10000\""),
+                );
+            })
+            .ok(),
+        None => server_listen.map(|server| SocketAddr::new(server.ip(), DEFAULT_MEDIA_PORT)),
+    };
+    let mut announce = Vec::new();
+    for (i, entry) in raw.announce.iter().enumerate() {
+        match entry.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_unspecified() || ip.is_multicast() => c.fail(
+                &format!("media.announce[{i}]"),
+                format!("\"{entry}\" cannot be reached by clients; name a unicast address"),
+            ),
+            Ok(ip) => announce.push(ip),
+            Err(_) => c.fail(
+                &format!("media.announce[{i}]"),
+                format!("\"{entry}\" is not an IP address such as \"192.0.2.10\""),
+            ),
+        }
+    }
+    if raw.enabled
+        && announce.is_empty()
+        && raw.announce.is_empty()
+        && listen.is_some_and(|listen| listen.ip().is_unspecified())
+    {
+        c.fail(
+            "media.announce",
+            "must list the addresses clients reach the media port at when media.listen is a wildcard address, such as [\"192.0.2.10\"]",
+        );
+    }
+    if !raw.enabled {
+        return None;
+    }
+    Some(MediaConfig {
+        listen: listen?,
+        announce,
+        max_participants,
     })
 }
 

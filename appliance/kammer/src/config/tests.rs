@@ -82,8 +82,18 @@ lobby_by_default = false
 [log]
 level = "debug"
 format = "json"
+
+[media]
+enabled = true
+listen = "[::]:3480"
+announce = ["192.0.2.10", "2001:db8::10"]
+max_participants = 50
 "#;
     let config = Config::from_toml(text, false).expect("valid");
+    let media = config.media.clone().expect("media");
+    assert_eq!(media.listen, "[::]:3480".parse::<SocketAddr>().expect("addr"));
+    assert_eq!(media.announce.len(), 2);
+    assert_eq!(media.max_participants, 50);
     assert_eq!(
         config.listen,
         "[::]:443".parse::<SocketAddr>().expect("addr")
@@ -339,4 +349,74 @@ fn rooms_without_ad_hoc_creation_are_refused_until_provisioning_exists() {
         problem.starts_with("rooms.allow_ad_hoc: false needs provisioned rooms"),
         "{problem}"
     );
+}
+
+#[test]
+fn media_defaults_to_the_front_doors_address_on_port_10000() {
+    let config = Config::from_toml(MINIMAL, false).expect("valid");
+    let media = config.media.expect("media on by default");
+    assert_eq!(
+        media.listen,
+        "127.0.0.1:10000".parse::<SocketAddr>().expect("addr")
+    );
+    assert!(media.announce.is_empty());
+    assert_eq!(media.max_participants, 1000);
+}
+
+#[test]
+fn media_on_a_wildcard_address_needs_announced_addresses() {
+    let wildcard = MINIMAL.replace("127.0.0.1:8443", "0.0.0.0:443");
+    let problem = one_problem(&wildcard);
+    assert!(
+        problem.starts_with("media.announce: must list the addresses clients reach"),
+        "{problem}"
+    );
+    let config = Config::from_toml(
+        &format!("{wildcard}\n[media]\nannounce = [\"192.0.2.10\"]"),
+        false,
+    )
+    .expect("valid with an announced address");
+    let media = config.media.expect("media");
+    assert_eq!(
+        media.listen,
+        "0.0.0.0:10000".parse::<SocketAddr>().expect("addr")
+    );
+    assert_eq!(
+        media.announce,
+        ["192.0.2.10".parse::<std::net::IpAddr>().expect("ip")]
+    );
+}
+
+#[test]
+fn media_values_are_checked_each_with_its_key() {
+    let problems = problems(&with(
+        "[media]\nlisten = \"udp\"\nannounce = [\"0.0.0.0\", \"somewhere\"]\nmax_participants = 0",
+    ));
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("media.listen: \"udp\" is not an address"))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("media.announce[0]: \"0.0.0.0\" cannot be reached"))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("media.announce[1]: \"somewhere\" is not an IP address"))
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("media.max_participants"))
+    );
+}
+
+#[test]
+fn media_can_be_switched_off() {
+    let config = Config::from_toml(&with("[media]\nenabled = false"), false).expect("valid");
+    assert!(config.media.is_none());
 }

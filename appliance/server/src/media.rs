@@ -1,0 +1,265 @@
+//! The media plane's shell: one UDP socket for every room, one thread that owns the sans-IO
+//! SFU of `kammer-core`, with its own single-threaded runtime so that packet work never waits
+//! behind HTTP or signalling.
+//!
+//! The thread reads every datagram that is ready (up to a batch) before it sends what the SFU
+//! produced, so that one wake-up carries many packets; commands from signalling and timer
+//! expiries are taken between batches.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Instant;
+
+use kammer_core::media::dtls::{DtlsCertificate, DtlsConfig, DtlsEndpoint, DtlsStats};
+use kammer_core::media::sfu::{MediaCommand, Sfu, SfuConfig, SfuStats};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::signal::{Event, SystemEntropy};
+
+/// Datagrams read per wake-up before the SFU's output is sent.
+const RECEIVE_BATCH: usize = 64;
+
+/// Commands queued towards the media thread before signalling gets `media_unavailable`.
+const COMMAND_QUEUE: usize = 1024;
+
+/// Largest datagram read; longer ones are cut and then fail their authentication.
+const RECEIVE_BUFFER: usize = 4096;
+
+/// What the binary configures for the media plane.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Where the UDP socket binds.
+    pub listen: SocketAddr,
+    /// The addresses clients reach the socket at, written as host candidates (with the bound
+    /// port). Empty: the bound address, which must then not be unspecified.
+    pub announce: Vec<IpAddr>,
+    /// Participants with media at once.
+    pub max_participants: usize,
+}
+
+/// Failure to set up the media plane.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The UDP socket could not be bound or configured.
+    #[error("cannot bind the media port {address}: {source}")]
+    Bind {
+        /// The configured address.
+        address: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Nothing to announce: the socket binds an unspecified address and `announce` is empty.
+    #[error("media.announce must list the addresses clients reach when media.listen is {0}")]
+    NothingToAnnounce(SocketAddr),
+    /// The DTLS certificate could not be made.
+    #[error("cannot create the DTLS certificate")]
+    Certificate,
+}
+
+/// A bound media socket, not yet running.
+pub(crate) struct MediaSocket {
+    socket: UdpSocket,
+    candidates: Vec<SocketAddr>,
+    max_participants: usize,
+}
+
+impl MediaSocket {
+    pub(crate) fn bind(settings: &MediaSettings) -> Result<Self, MediaError> {
+        let bind = |source| MediaError::Bind {
+            address: settings.listen,
+            source,
+        };
+        let socket = UdpSocket::bind(settings.listen).map_err(bind)?;
+        socket.set_nonblocking(true).map_err(bind)?;
+        let port = socket.local_addr().map_err(bind)?.port();
+        let announce = if settings.announce.is_empty() {
+            if settings.listen.ip().is_unspecified() {
+                return Err(MediaError::NothingToAnnounce(settings.listen));
+            }
+            vec![settings.listen.ip()]
+        } else {
+            settings.announce.clone()
+        };
+        Ok(Self {
+            socket,
+            candidates: announce
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect(),
+            max_participants: settings.max_participants,
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+/// What signalling and `/metrics` send to the media thread.
+#[derive(Debug)]
+pub(crate) enum MediaInput {
+    Command(MediaCommand),
+    Snapshot(oneshot::Sender<MediaSnapshot>),
+}
+
+/// The media plane's figures, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MediaSnapshot {
+    pub(crate) sfu: SfuStats,
+    pub(crate) dtls: DtlsStats,
+    pub(crate) participants: usize,
+    pub(crate) connected_transports: usize,
+    pub(crate) datagrams_received: u64,
+    pub(crate) datagrams_sent: u64,
+    pub(crate) send_errors: u64,
+}
+
+/// The handle signalling and `/metrics` use.
+#[derive(Debug, Clone)]
+pub(crate) struct MediaHandle {
+    pub(crate) inputs: mpsc::Sender<MediaInput>,
+}
+
+impl MediaHandle {
+    pub(crate) async fn snapshot(&self) -> Option<MediaSnapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.inputs.send(MediaInput::Snapshot(tx)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// The channel to the media thread, made before the thread so that signalling can hold it.
+pub(crate) fn channel() -> (MediaHandle, mpsc::Receiver<MediaInput>) {
+    let (inputs, rx) = mpsc::channel(COMMAND_QUEUE);
+    (MediaHandle { inputs }, rx)
+}
+
+/// Starts the media thread. A panic in it ends the process (exit code 70), as one in the
+/// signalling hub does: the service manager restarts a consistent appliance.
+pub(crate) fn spawn(
+    media: MediaSocket,
+    inputs: mpsc::Receiver<MediaInput>,
+    events: mpsc::Sender<Event>,
+) -> Result<(), MediaError> {
+    let certificate = DtlsCertificate::generate().map_err(|_| MediaError::Certificate)?;
+    let dtls = DtlsEndpoint::new(DtlsConfig::default(), certificate)
+        .map_err(|_| MediaError::Certificate)?;
+    let config = SfuConfig {
+        candidates: media.candidates.clone(),
+        max_participants: media.max_participants,
+        ..SfuConfig::default()
+    };
+    let sfu = Sfu::new(config, dtls, SystemEntropy::new());
+    let socket = media.socket;
+    let spawned = std::thread::Builder::new()
+        .name("kammer-media".to_owned())
+        .spawn(move || {
+            let run = std::panic::AssertUnwindSafe(|| run(socket, sfu, inputs, events));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!("the media plane panicked; exiting so that the service restarts");
+                std::process::exit(70);
+            }
+        });
+    spawned.map(drop).map_err(|source| MediaError::Bind {
+        address: media.candidates[0],
+        source,
+    })
+}
+
+fn run(
+    socket: UdpSocket,
+    mut sfu: Sfu<SystemEntropy>,
+    mut inputs: mpsc::Receiver<MediaInput>,
+    events: mpsc::Sender<Event>,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a single-threaded runtime starts");
+    runtime.block_on(async move {
+        let Ok(socket) = tokio::net::UdpSocket::from_std(socket) else {
+            tracing::error!("the media socket cannot be registered with the runtime");
+            return;
+        };
+        let mut figures = MediaSnapshot::default();
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        loop {
+            let deadline = sfu.poll_timeout().map(tokio::time::Instant::from_std);
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    None => break,
+                    Some(MediaInput::Command(command)) => {
+                        sfu.handle_command(Instant::now(), command);
+                    }
+                    Some(MediaInput::Snapshot(reply)) => {
+                        figures.sfu = sfu.stats().clone();
+                        figures.dtls = sfu.dtls().stats().clone();
+                        figures.participants = sfu.participant_count();
+                        figures.connected_transports = sfu.connected_transports();
+                        let _ = reply.send(figures.clone());
+                    }
+                },
+                ready = socket.readable() => {
+                    if ready.is_ok() {
+                        receive_batch(&socket, &mut sfu, &mut buffer, &mut figures);
+                    }
+                }
+                () = crate::signal::sleep_until(deadline) => sfu.handle_timeout(Instant::now()),
+            }
+            while let Some(transmit) = sfu.poll_transmit() {
+                send(
+                    &socket,
+                    &transmit.payload,
+                    transmit.destination,
+                    &mut figures,
+                )
+                .await;
+            }
+            while let Some(event) = sfu.poll_event() {
+                if events.send(Event::Media(event)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
+fn receive_batch(
+    socket: &tokio::net::UdpSocket,
+    sfu: &mut Sfu<SystemEntropy>,
+    buffer: &mut [u8],
+    figures: &mut MediaSnapshot,
+) {
+    for _ in 0..RECEIVE_BATCH {
+        match socket.try_recv_from(buffer) {
+            Ok((len, source)) => {
+                figures.datagrams_received += 1;
+                sfu.handle_datagram(Instant::now(), source, &mut buffer[..len]);
+            }
+            Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+            Err(error) => {
+                // ICMP errors of earlier sends (port unreachable) surface here; they say
+                // nothing about the next datagram.
+                tracing::trace!(%error, "media receive error");
+            }
+        }
+    }
+}
+
+async fn send(
+    socket: &tokio::net::UdpSocket,
+    payload: &[u8],
+    destination: SocketAddr,
+    figures: &mut MediaSnapshot,
+) {
+    let result = match socket.try_send_to(payload, destination) {
+        Err(error) if error.kind() == ErrorKind::WouldBlock => {
+            socket.send_to(payload, destination).await
+        }
+        other => other,
+    };
+    match result {
+        Ok(_) => figures.datagrams_sent += 1,
+        Err(_) => figures.send_errors += 1,
+    }
+}
