@@ -270,6 +270,16 @@ impl Client {
         }
     }
 
+    /// The next message of type `kind`, skipping others; fails after 10 s without one.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let message = self.recv().await;
+            if message["type"] == kind {
+                return message;
+            }
+        }
+    }
+
     /// Waits for the server to close; returns the close frame's reason.
     pub async fn closed(&mut self) -> String {
         loop {
