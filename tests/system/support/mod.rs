@@ -231,6 +231,13 @@ impl Appliance {
     }
 }
 
+impl Appliance {
+    /// The process ID of the running binary.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Appliance {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -91,7 +91,10 @@ max_participants = 50
 "#;
     let config = Config::from_toml(text, false).expect("valid");
     let media = config.media.clone().expect("media");
-    assert_eq!(media.listen, "[::]:3480".parse::<SocketAddr>().expect("addr"));
+    assert_eq!(
+        media.listen,
+        "[::]:3480".parse::<SocketAddr>().expect("addr")
+    );
     assert_eq!(media.announce.len(), 2);
     assert_eq!(media.max_participants, 50);
     assert_eq!(
