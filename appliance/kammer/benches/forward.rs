@@ -47,6 +47,13 @@ impl Endpoint {
     fn new(seed: u64, certificate: &DtlsCertificate) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket.set_nonblocking(true).expect("nonblocking");
+        // Deep receive queues so that the measurement sees the server's loss, not ours (forcing
+        // past net.core.rmem_max needs root; otherwise the default stays).
+        let _ = nix::sys::socket::setsockopt(
+            &socket,
+            nix::sys::socket::sockopt::RcvBufForce,
+            &(8 << 20),
+        );
         let peer = Peer::new(
             socket.local_addr().expect("addr"),
             certificate.clone(),
@@ -92,6 +99,36 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// On two or more CPUs: the server on the first, this process (publisher and subscribers) on
+/// the second, so that the load generator does not steal the server's CPU and the latencies
+/// measure forwarding rather than scheduling. Returns whether it pinned.
+fn pin(server: u32) -> bool {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    use nix::unistd::Pid;
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if cpus < 2 {
+        return false;
+    }
+    let mut server_set = CpuSet::new();
+    let mut bench_set = CpuSet::new();
+    let (Ok(()), Ok(())) = (server_set.set(0), bench_set.set(1)) else {
+        return false;
+    };
+    let server = Pid::from_raw(i32::try_from(server).unwrap_or(i32::MAX));
+    // Every thread of the server: affinity is per thread on Linux.
+    let threads = std::fs::read_dir(format!("/proc/{server}/task"))
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let server_pinned = threads
+        .into_iter()
+        .all(|thread| sched_setaffinity(Pid::from_raw(thread), &server_set).is_ok());
+    server_pinned && sched_setaffinity(Pid::from_raw(0), &bench_set).is_ok()
+}
+
 fn percentile(sorted: &[u32], fraction: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
@@ -107,8 +144,8 @@ struct Received {
     latencies_us: Vec<u32>,
 }
 
-/// All subscribers in one thread that polls their sockets without blocking: a sleeping
-/// receiver would make every one of the server's sends on loopback pay for a thread wake-up,
+/// All subscribers in one thread that polls their sockets without blocking: a receiver blocked
+/// in `recv` would make every one of the server's sends on loopback pay for a thread wake-up,
 /// which a real network interface does not.
 fn subscribers_loop(
     mut endpoints: Vec<Endpoint>,
@@ -180,6 +217,7 @@ async fn main() {
     let certificate = DtlsCertificate::generate().expect("certificate");
     let kammer = Appliance::demo();
     let pid = kammer.pid();
+    let pinned = pin(pid);
 
     // The publisher creates the room; its moderator secret lets subscribers skip the lobby.
     let mut publisher_client = kammer.client().await;
@@ -243,7 +281,12 @@ async fn main() {
     publisher.turn();
 
     println!(
-        "kammer forwarding benchmark: 1 publisher -> {subscribers} subscribers, 1200-byte SRTP (AEAD_AES_128_GCM) packets, {seconds} s per rate, loopback"
+        "kammer forwarding benchmark: 1 publisher -> {subscribers} subscribers, 1200-byte SRTP (AEAD_AES_128_GCM) packets, {seconds} s per rate, loopback{}",
+        if pinned {
+            ", server on CPU 0, load generator on CPU 1"
+        } else {
+            ""
+        }
     );
     println!(
         "{:>10} {:>12} {:>10} {:>14} {:>9} {:>9} {:>8}",

@@ -4,14 +4,20 @@
 //!
 //! The thread reads every datagram that is ready (up to a batch) before it sends what the SFU
 //! produced, so that one wake-up carries many packets; commands from signalling and timer
-//! expiries are taken between batches.
+//! expiries are taken between batches. Datagrams of one batch to the same destination leave in
+//! one `sendmsg` with UDP generic segmentation offload (`UDP_SEGMENT`) when their sizes allow:
+//! under load, batches grow and the kernel's per-datagram cost shrinks. Where the kernel
+//! refuses GSO, every datagram is sent on its own from then on.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSlice};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
-use kammer_core::media::dtls::{DtlsCertificate, DtlsConfig, DtlsEndpoint, DtlsStats};
+use kammer_core::media::dtls::{DtlsCertificate, DtlsConfig, DtlsEndpoint, DtlsStats, Transmit};
 use kammer_core::media::sfu::{MediaCommand, Sfu, SfuConfig, SfuStats};
+use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage, sendmsg, sockopt};
+use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::signal::{Event, SystemEntropy};
@@ -24,6 +30,13 @@ const COMMAND_QUEUE: usize = 1024;
 
 /// Largest datagram read; longer ones are cut and then fail their authentication.
 const RECEIVE_BUFFER: usize = 4096;
+
+/// Socket buffer size asked for, in bytes.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Most segments in one GSO send (the kernel allows 64) and most bytes (one IP datagram).
+const GSO_MAX_SEGMENTS: usize = 64;
+const GSO_MAX_BYTES: usize = 65_000;
 
 /// What the binary configures for the media plane.
 #[derive(Debug, Clone)]
@@ -71,6 +84,13 @@ impl MediaSocket {
         };
         let socket = UdpSocket::bind(settings.listen).map_err(bind)?;
         socket.set_nonblocking(true).map_err(bind)?;
+        // Room for bursts (a key frame from every publisher at once). Beyond net.core.rmem_max
+        // only with CAP_NET_ADMIN (the sealed image raises the sysctl instead); a smaller
+        // buffer is not an error.
+        if nix::sys::socket::setsockopt(&socket, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
+            let _ = nix::sys::socket::setsockopt(&socket, sockopt::RcvBuf, &SOCKET_BUFFER);
+        }
+        let _ = nix::sys::socket::setsockopt(&socket, sockopt::SndBuf, &SOCKET_BUFFER);
         let port = socket.local_addr().map_err(bind)?.port();
         let announce = if settings.announce.is_empty() {
             if settings.listen.ip().is_unspecified() {
@@ -111,6 +131,7 @@ pub(crate) struct MediaSnapshot {
     pub(crate) connected_transports: usize,
     pub(crate) datagrams_received: u64,
     pub(crate) datagrams_sent: u64,
+    pub(crate) gso_sends: u64,
     pub(crate) send_errors: u64,
 }
 
@@ -183,6 +204,8 @@ fn run(
         };
         let mut figures = MediaSnapshot::default();
         let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        let mut outgoing: Vec<Transmit> = Vec::new();
+        let mut gso = true;
         loop {
             let deadline = sfu.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
@@ -206,15 +229,8 @@ fn run(
                 }
                 () = crate::signal::sleep_until(deadline) => sfu.handle_timeout(Instant::now()),
             }
-            while let Some(transmit) = sfu.poll_transmit() {
-                send(
-                    &socket,
-                    &transmit.payload,
-                    transmit.destination,
-                    &mut figures,
-                )
-                .await;
-            }
+            outgoing.extend(std::iter::from_fn(|| sfu.poll_transmit()));
+            send_all(&socket, &mut outgoing, &mut gso, &mut figures).await;
             while let Some(event) = sfu.poll_event() {
                 if events.send(Event::Media(event)).await.is_err() {
                     return;
@@ -244,6 +260,89 @@ fn receive_batch(
             }
         }
     }
+}
+
+/// Sends and empties `outgoing`: runs to one destination go out as GSO sends, the rest one
+/// by one. Order is kept per destination.
+async fn send_all(
+    socket: &tokio::net::UdpSocket,
+    outgoing: &mut Vec<Transmit>,
+    gso: &mut bool,
+    figures: &mut MediaSnapshot,
+) {
+    if *gso && outgoing.len() > 1 {
+        outgoing.sort_by_key(|transmit| transmit.destination);
+    }
+    let mut rest = &outgoing[..];
+    while let Some(first) = rest.first() {
+        let run = if *gso { segment_run(rest) } else { 1 };
+        if run > 1 {
+            match send_segments(socket, &rest[..run]) {
+                Ok(()) => {
+                    figures.datagrams_sent += run as u64;
+                    figures.gso_sends += 1;
+                    rest = &rest[run..];
+                    continue;
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {}
+                Err(error) => {
+                    tracing::info!(%error, "UDP segmentation offload refused; sending datagrams one by one");
+                    *gso = false;
+                }
+            }
+        }
+        send(socket, &first.payload, first.destination, figures).await;
+        rest = &rest[1..];
+    }
+    outgoing.clear();
+}
+
+/// How many datagrams from the start of `transmits` can leave in one GSO send: same
+/// destination, every one but the last of the first one's size, the last no larger.
+fn segment_run(transmits: &[Transmit]) -> usize {
+    let Some(first) = transmits.first() else {
+        return 0;
+    };
+    let size = first.payload.len();
+    let mut run = 1;
+    let mut bytes = size;
+    for transmit in &transmits[1..] {
+        let len = transmit.payload.len();
+        if transmit.destination != first.destination
+            || len > size
+            || len == 0
+            || run == GSO_MAX_SEGMENTS
+            || bytes + len > GSO_MAX_BYTES
+        {
+            break;
+        }
+        run += 1;
+        bytes += len;
+        if len < size {
+            break;
+        }
+    }
+    run
+}
+
+fn send_segments(socket: &tokio::net::UdpSocket, run: &[Transmit]) -> std::io::Result<()> {
+    let destination = SockaddrStorage::from(run[0].destination);
+    let segment = u16::try_from(run[0].payload.len()).map_err(|_| ErrorKind::InvalidInput)?;
+    let slices: Vec<IoSlice<'_>> = run
+        .iter()
+        .map(|transmit| IoSlice::new(&transmit.payload))
+        .collect();
+    socket.try_io(Interest::WRITABLE, || {
+        sendmsg(
+            socket.as_raw_fd(),
+            &slices,
+            &[ControlMessage::UdpGsoSegments(&segment)],
+            MsgFlags::empty(),
+            Some(&destination),
+        )
+        .map(drop)
+        .map_err(std::io::Error::from)
+    })
 }
 
 async fn send(

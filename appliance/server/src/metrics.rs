@@ -177,6 +177,12 @@ fn render_media(
         &plain(media.datagrams_sent),
     );
     metric(
+        "kammer_media_gso_sends_total",
+        "counter",
+        "Sends that carried several datagrams to one destination (UDP segmentation offload).",
+        &plain(media.gso_sends),
+    );
+    metric(
         "kammer_media_send_errors_total",
         "counter",
         "UDP sends that failed.",
