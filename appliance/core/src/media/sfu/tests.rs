@@ -13,6 +13,12 @@ use crate::media::rtcp::{RtcpCompound, RtcpPacket, encode_nack, encode_pli};
 use crate::media::rtp::RtpPacket;
 use crate::media::sdp::{MediaKind, SessionDescription};
 
+/// The start of simulated time: the one clock read, in tests only.
+#[cfg(test)]
+fn clock() -> Instant {
+    Instant::now()
+}
+
 const ROOM: &str = "lage";
 const MIC_SSRC: u32 = 0x1111;
 const CAM_SSRC: u32 = 0x2222;
@@ -68,8 +74,7 @@ impl Net {
         Self {
             sfu: Sfu::new(config, dtls, Counter(0)),
             members: Vec::new(),
-            // The one clock read: the start of simulated time.
-            now: Instant::now(),
+            now: clock(),
             refused: Vec::new(),
         }
     }
