@@ -133,6 +133,38 @@ pub(crate) struct MediaSnapshot {
     pub(crate) datagrams_sent: u64,
     pub(crate) gso_sends: u64,
     pub(crate) send_errors: u64,
+    pub(crate) forwarding: LatencyHistogram,
+}
+
+/// Upper bounds of the forwarding-time buckets, in microseconds.
+pub(crate) const LATENCY_BOUNDS_US: [u64; 10] =
+    [25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 50_000];
+
+/// Time from reading a batch of datagrams to having sent everything it caused, counted once
+/// per datagram sent (so the figure is an upper bound for each packet of the batch).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LatencyHistogram {
+    /// Per bucket of [`LATENCY_BOUNDS_US`], and one more for longer.
+    pub(crate) buckets: [u64; LATENCY_BOUNDS_US.len() + 1],
+    pub(crate) count: u64,
+    pub(crate) sum_us: u64,
+}
+
+impl LatencyHistogram {
+    fn record(&mut self, elapsed: std::time::Duration, datagrams: usize) {
+        if datagrams == 0 {
+            return;
+        }
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let bucket = LATENCY_BOUNDS_US
+            .iter()
+            .position(|bound| us <= *bound)
+            .unwrap_or(LATENCY_BOUNDS_US.len());
+        let n = datagrams as u64;
+        self.buckets[bucket] += n;
+        self.count += n;
+        self.sum_us = self.sum_us.saturating_add(us.saturating_mul(n));
+    }
 }
 
 /// The handle signalling and `/metrics` use.
@@ -206,6 +238,7 @@ fn run(
         let mut buffer = vec![0u8; RECEIVE_BUFFER];
         let mut outgoing: Vec<Transmit> = Vec::new();
         let mut gso = true;
+        let mut batch_start = None;
         loop {
             let deadline = sfu.poll_timeout().map(tokio::time::Instant::from_std);
             tokio::select! {
@@ -224,13 +257,18 @@ fn run(
                 },
                 ready = socket.readable() => {
                     if ready.is_ok() {
+                        batch_start = Some(Instant::now());
                         receive_batch(&socket, &mut sfu, &mut buffer, &mut figures);
                     }
                 }
                 () = crate::signal::sleep_until(deadline) => sfu.handle_timeout(Instant::now()),
             }
             outgoing.extend(std::iter::from_fn(|| sfu.poll_transmit()));
+            let sent = outgoing.len();
             send_all(&socket, &mut outgoing, &mut gso, &mut figures).await;
+            if let Some(start) = batch_start.take() {
+                figures.forwarding.record(start.elapsed(), sent);
+            }
             while let Some(event) = sfu.poll_event() {
                 if events.send(Event::Media(event)).await.is_err() {
                     return;

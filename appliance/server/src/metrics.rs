@@ -213,6 +213,45 @@ fn render_media(
         &plain(sfu.keyframe_requests),
     );
     metric(
+        "kammer_media_keyframe_requests_received_total",
+        "counter",
+        "Key-frame requests (PLI, FIR) from subscribers: all, for unknown streams, throttled.",
+        &[
+            (
+                "{outcome=\"received\"}".to_owned(),
+                sfu.keyframe_requests_received,
+            ),
+            (
+                "{outcome=\"unmatched\"}".to_owned(),
+                sfu.keyframe_requests_unmatched,
+            ),
+            (
+                "{outcome=\"throttled\"}".to_owned(),
+                sfu.keyframe_requests_throttled,
+            ),
+        ],
+    );
+    let mut cumulative = 0;
+    let mut buckets: Vec<(String, u64)> = crate::media::LATENCY_BOUNDS_US
+        .iter()
+        .zip(&media.forwarding.buckets)
+        .map(|(bound, count)| {
+            cumulative += count;
+            (
+                format!("_bucket{{le=\"{}\"}}", *bound as f64 / 1_000_000.0),
+                cumulative,
+            )
+        })
+        .collect();
+    buckets.push(("_bucket{le=\"+Inf\"}".to_owned(), media.forwarding.count));
+    buckets.push(("_count".to_owned(), media.forwarding.count));
+    metric(
+        "kammer_media_forward_seconds",
+        "histogram",
+        "Time from reading a batch of datagrams to having sent all it caused, per datagram sent.",
+        &buckets,
+    );
+    metric(
         "kammer_media_dropped_total",
         "counter",
         "Media datagrams or packets dropped, by reason.",

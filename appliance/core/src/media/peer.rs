@@ -110,6 +110,13 @@ impl Peer {
         self.local
     }
 
+    /// Moves the peer to another local address, as an ICE path switch does: it sends a
+    /// nominating check from there at once. DTLS and SRTP stay.
+    pub fn move_to(&mut self, now: Instant, local: SocketAddr) {
+        self.local = local;
+        self.send_check(now);
+    }
+
     /// Whether DTLS completed and SRTP is keyed.
     pub fn is_connected(&self) -> bool {
         self.srtp.is_some()

@@ -1032,11 +1032,9 @@ impl<E: Entropy> Sfu<E> {
             self.by_address.insert(source, id);
         }
         transport.last_check = Some(now);
-        let keyed_elsewhere = transport
-            .srtp
-            .as_ref()
-            .is_some_and(|srtp| srtp.remote != source);
-        if (use_candidate || transport.selected.is_none()) && !keyed_elsewhere {
+        // The controlling peer decides the path: a nomination moves sending there, whichever
+        // address the DTLS handshake ran on (the association belongs to the transport).
+        if use_candidate || transport.selected.is_none() {
             transport.selected = Some(source);
         }
         self.stats.stun_answered += 1;
@@ -1067,7 +1065,7 @@ impl<E: Entropy> Sfu<E> {
                         inbound: SrtpContext::new(&keys.remote),
                         outbound: SrtpContext::new(&keys.local),
                     });
-                    transport.selected = Some(remote);
+                    transport.selected.get_or_insert(remote);
                     self.stats.transports_connected += 1;
                     if transport.role == Role::Subscribe {
                         let participant = transport.participant;
@@ -1105,7 +1103,9 @@ impl<E: Entropy> Sfu<E> {
 
     // RTP and RTCP
 
-    /// The transport `source` belongs to, if its handshake completed on that address.
+    /// The transport `source` belongs to (an address ICE validated for it), if its DTLS
+    /// handshake completed. Any validated address of the transport may carry its SRTP: ICE may
+    /// move the path after the handshake.
     fn keyed_transport(&mut self, source: SocketAddr) -> Result<TransportId, DropReason> {
         let id = *self
             .by_address
@@ -1113,8 +1113,8 @@ impl<E: Entropy> Sfu<E> {
             .ok_or(DropReason::UnknownSource)?;
         let transport = self.transports.get(&id).ok_or(DropReason::UnknownSource)?;
         match &transport.srtp {
-            Some(srtp) if srtp.remote == source => Ok(id),
-            _ => Err(DropReason::NotConnected),
+            Some(_) => Ok(id),
+            None => Err(DropReason::NotConnected),
         }
     }
 
@@ -1269,6 +1269,7 @@ impl<E: Entropy> Sfu<E> {
 
     /// A subscriber asked for a key frame of the stream it receives as `ssrc`.
     fn request_keyframe(&mut self, now: Instant, subscriber: u64, ssrc: u32) {
+        self.stats.keyframe_requests_received += 1;
         let Some(slot) = self.participants.get(&subscriber).and_then(|entry| {
             entry
                 .subscriber
@@ -1276,6 +1277,7 @@ impl<E: Entropy> Sfu<E> {
                 .iter()
                 .find(|slot| slot.live && slot.ssrc == ssrc)
         }) else {
+            self.stats.keyframe_requests_unmatched += 1;
             return;
         };
         let key = slot.track;
@@ -1315,6 +1317,7 @@ impl<E: Entropy> Sfu<E> {
             .last_keyframe_request
             .is_some_and(|last| now.saturating_duration_since(last) < interval)
         {
+            self.stats.keyframe_requests_throttled += 1;
             return;
         }
         let Some(transport) = self.transports.get_mut(&publisher.transport) else {

@@ -97,6 +97,13 @@ pub struct SfuStats {
     pub nack_missed: u64,
     /// Key-frame requests (PLI) sent to publishers, forwarded or our own.
     pub keyframe_requests: u64,
+    /// PLI or FIR entries received from subscribers.
+    pub keyframe_requests_received: u64,
+    /// Of those, for an SSRC the subscriber does not receive.
+    pub keyframe_requests_unmatched: u64,
+    /// Key-frame requests not sent because one went to the same stream within
+    /// `keyframe_interval`.
+    pub keyframe_requests_throttled: u64,
     /// Sender reports forwarded to subscribers.
     pub sender_reports_forwarded: u64,
     /// Receiver reports sent to publishers.

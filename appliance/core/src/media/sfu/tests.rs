@@ -610,3 +610,22 @@ fn bad_negotiation_is_refused_with_a_code() {
     net.settle();
     assert_eq!(net.received(2).len(), 1);
 }
+
+#[test]
+fn an_ice_path_switch_after_the_handshake_keeps_media_flowing() {
+    let mut net = two();
+    let now = net.now;
+    let publisher_moved = SocketAddr::from(([198, 51, 100, 8], 40_001));
+    let subscriber_moved = SocketAddr::from(([198, 51, 100, 8], 40_002));
+    net.member(1).publish.move_to(now, publisher_moved);
+    net.member(2).subscribe.move_to(now, subscriber_moved);
+    net.settle();
+    net.send(1, true, 1);
+    net.settle();
+    assert_eq!(
+        net.received(2).len(),
+        1,
+        "sent from and to the new addresses"
+    );
+    assert_eq!(net.sfu.stats().dropped_total(), 0);
+}
