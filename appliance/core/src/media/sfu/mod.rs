@@ -1155,12 +1155,19 @@ impl<E: Entropy> Sfu<E> {
                 }
             }
         }
-        let audio_level = publisher
-            .extensions
-            .audio_level
-            .and_then(|id| packet.extension(id))
-            .and_then(|value| value.first().copied());
-        self.forward(now, key, &packet, audio_level);
+        let values = ExtensionValues {
+            audio_level: publisher
+                .extensions
+                .audio_level
+                .and_then(|id| packet.extension(id))
+                .and_then(|value| value.first().copied()),
+            abs_send_time: publisher
+                .extensions
+                .abs_send_time
+                .and_then(|id| packet.extension(id))
+                .and_then(|value| <[u8; 3]>::try_from(value).ok()),
+        };
+        self.forward(now, key, &packet, values);
     }
 
     /// The track an RTP packet of `participant` belongs to: by SSRC, else by the mid header
@@ -1189,7 +1196,13 @@ impl<E: Entropy> Sfu<E> {
     }
 
     /// Sends one publisher packet to every subscriber of its track.
-    fn forward(&mut self, _now: Instant, key: TrackKey, packet: &RtpPacket<'_>, level: Option<u8>) {
+    fn forward(
+        &mut self,
+        _now: Instant,
+        key: TrackKey,
+        packet: &RtpPacket<'_>,
+        values: ExtensionValues,
+    ) {
         let Some(route) = self.routes.get(&key) else {
             return;
         };
@@ -1214,7 +1227,7 @@ impl<E: Entropy> Sfu<E> {
             };
             let out = &mut self.scratch;
             out.clear();
-            write_header(out, packet, slot, subscriber.extensions, level);
+            write_header(out, packet, slot, subscriber.extensions, values);
             out.extend_from_slice(body);
             if outbound.protect_rtp(out).is_err() {
                 continue;
@@ -1468,27 +1481,34 @@ impl<E: Entropy> Sfu<E> {
     }
 }
 
+/// Header extension values of a publisher's packet that subscribers receive.
+#[derive(Debug, Clone, Copy, Default)]
+struct ExtensionValues {
+    audio_level: Option<u8>,
+    abs_send_time: Option<[u8; 3]>,
+}
+
 /// The RTP header for one subscriber: the publisher's, with the subscriber's payload type and
-/// our header extensions (mid and audio level, with the IDs the subscriber negotiated).
+/// our header extensions (mid, audio level, abs-send-time, with the IDs the subscriber
+/// negotiated; one-byte form).
 fn write_header(
     out: &mut Vec<u8>,
     packet: &RtpPacket<'_>,
     slot: &Slot,
     extensions: Extensions,
-    level: Option<u8>,
+    values: ExtensionValues,
 ) {
+    let one_byte = |id: Option<u8>| id.filter(|id| (1..=14).contains(id));
     let bytes = packet.as_bytes();
     let csrc_len = 4 * usize::from(packet.csrc_count());
-    let mid = extensions
-        .mid
-        .filter(|id| (1..=14).contains(id))
-        .filter(|_| (1..=16).contains(&slot.mid.len()));
-    let level = extensions
-        .audio_level
-        .filter(|id| (1..=14).contains(id))
-        .zip(level)
+    let mid = one_byte(extensions.mid).filter(|_| (1..=16).contains(&slot.mid.len()));
+    let level = one_byte(extensions.audio_level)
+        .zip(values.audio_level)
         .filter(|_| slot.kind == TrackKind::Audio);
-    let extended = mid.is_some() || level.is_some();
+    let send_time = one_byte(extensions.abs_send_time)
+        .zip(values.abs_send_time)
+        .filter(|_| slot.kind == TrackKind::Video);
+    let extended = mid.is_some() || level.is_some() || send_time.is_some();
     out.push((bytes[0] & 0xEF) | if extended { 0x10 } else { 0 });
     out.push((bytes[1] & 0x80) | slot.codec.payload_type);
     out.extend_from_slice(&bytes[2..12 + csrc_len]);
@@ -1506,6 +1526,10 @@ fn write_header(
     if let Some((id, value)) = level {
         out.push(id << 4);
         out.push(value);
+    }
+    if let Some((id, value)) = send_time {
+        out.push((id << 4) | 2);
+        out.extend_from_slice(&value);
     }
     while !(out.len() - start).is_multiple_of(4) {
         out.push(0);

@@ -1,7 +1,7 @@
 //! Session descriptions the SFU reads and writes: the answer to a publish offer, the offer to a
 //! subscriber and the reading of its answer. What is accepted is fixed here: BUNDLE, rtcp-mux,
-//! Opus, VP8 or H.264 (packetization-mode 1), NACK/PLI/FIR feedback, the mid and audio-level
-//! header extensions.
+//! Opus, VP8, VP9 or H.264 (packetization-mode 1), NACK/PLI/FIR feedback, the mid,
+//! audio-level and abs-send-time header extensions.
 
 use core::net::SocketAddr;
 
@@ -22,13 +22,20 @@ pub(super) const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 /// `urn:ietf:params:rtp-hdrext:ssrc-audio-level` (RFC 6464).
 pub(super) const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
+/// `http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time`: the publisher's send time,
+/// passed on for the subscriber's delay-based bandwidth estimate.
+pub(super) const ABS_SEND_TIME_URI: &str =
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
+
 /// IDs of the header extensions in our offers.
 const OFFER_AUDIO_LEVEL_ID: u8 = 1;
+const OFFER_ABS_SEND_TIME_ID: u8 = 2;
 const OFFER_MID_ID: u8 = 4;
 
 /// Payload types of our offers, one per codec.
 const OPUS_PT: u8 = 111;
 const VP8_PT: u8 = 96;
+const VP9_PT: u8 = 98;
 const H264_PT: u8 = 102;
 
 /// Most fingerprints taken from one description.
@@ -65,6 +72,7 @@ pub(super) struct AcceptedTrack {
 pub(super) struct Extensions {
     pub mid: Option<u8>,
     pub audio_level: Option<u8>,
+    pub abs_send_time: Option<u8>,
 }
 
 /// One media section of a subscriber's offer.
@@ -136,6 +144,14 @@ fn choose_codec(media: &MediaSection) -> Option<Codec> {
             let vp8 = codecs
                 .iter()
                 .find(|codec| codec.is("VP8") && codec.clock_rate == 90_000);
+            // Profile 0 only: what every browser decodes.
+            let vp9 = || {
+                codecs.iter().find(|codec| {
+                    codec.is("VP9")
+                        && codec.clock_rate == 90_000
+                        && codec.parameter("profile-id").is_none_or(|id| id == "0")
+                })
+            };
             let h264 = || {
                 codecs.iter().find(|codec| {
                     codec.is("H264")
@@ -143,11 +159,16 @@ fn choose_codec(media: &MediaSection) -> Option<Codec> {
                         && codec.parameter("packetization-mode") == Some("1")
                 })
             };
-            vp8.or_else(h264).cloned()
+            vp8.or_else(vp9).or_else(h264).cloned()
         }
         _ => None,
     }?;
     Some(with_our_feedback(chosen))
+}
+
+#[cfg(test)]
+pub(super) fn choose_codec_for_tests(media: &MediaSection) -> Option<Codec> {
+    choose_codec(media)
 }
 
 /// Keeps the feedback the SFU handles: NACK, PLI and FIR for video, none for audio.
@@ -170,6 +191,8 @@ pub(super) fn canonical(codec: &Codec) -> Codec {
         OPUS_PT
     } else if codec.is("VP8") {
         VP8_PT
+    } else if codec.is("VP9") {
+        VP9_PT
     } else {
         H264_PT
     };
@@ -252,12 +275,13 @@ pub(super) fn answer_publish(
         add_transport(&mut section, local);
         section.direction = Some(Direction::RecvOnly);
         section.add_codec(&codec);
-        for uri in [MID_URI, AUDIO_LEVEL_URI] {
+        for uri in [MID_URI, AUDIO_LEVEL_URI, ABS_SEND_TIME_URI] {
             if let Some(id) = media.extmap_id(uri) {
                 section.extmaps.push(ExtMap::new(id, uri));
                 match uri {
                     MID_URI => extensions.mid = Some(id),
-                    _ => extensions.audio_level = Some(id),
+                    AUDIO_LEVEL_URI => extensions.audio_level = Some(id),
+                    _ => extensions.abs_send_time = Some(id),
                 }
             }
         }
@@ -299,6 +323,10 @@ pub(super) fn offer_subscribe(
                 section
                     .extmaps
                     .push(ExtMap::new(OFFER_AUDIO_LEVEL_ID, AUDIO_LEVEL_URI));
+            } else {
+                section
+                    .extmaps
+                    .push(ExtMap::new(OFFER_ABS_SEND_TIME_ID, ABS_SEND_TIME_URI));
             }
             let stream = offered.participant.to_string();
             let track = format!("{}-{}", offered.participant, offered.source.as_str());
@@ -360,6 +388,9 @@ pub(super) fn read_subscribe_answer(
         audio_level: live
             .iter()
             .find_map(|media| media.extmap_id(AUDIO_LEVEL_URI)),
+        abs_send_time: live
+            .iter()
+            .find_map(|media| media.extmap_id(ABS_SEND_TIME_URI)),
     };
     Ok(SubscribeAnswer {
         transport,

@@ -629,3 +629,98 @@ fn an_ice_path_switch_after_the_handshake_keeps_media_flowing() {
     );
     assert_eq!(net.sfu.stats().dropped_total(), 0);
 }
+
+fn slot(kind: TrackKind, payload_type: u8) -> Slot {
+    let codec = crate::media::sdp::Codec {
+        payload_type,
+        name: "VP8".to_owned(),
+        clock_rate: 90_000,
+        channels: None,
+        parameters: Vec::new(),
+        feedback: Vec::new(),
+    };
+    Slot {
+        mid: "12".to_owned(),
+        track: TrackKey {
+            participant: 1,
+            source: TrackSource::Camera,
+            generation: 1,
+        },
+        kind,
+        codec,
+        ssrc: 7,
+        live: true,
+        offered: true,
+        refused: false,
+        cache: NackCache::new(0),
+    }
+}
+
+#[test]
+fn headers_are_rewritten_with_the_subscribers_extension_ids() {
+    // A publisher packet with CSRC, padding bit, and mid (4), audio level (1), send time (3).
+    let mut packet = vec![0xB1, 0x80 | 120, 0, 9, 0, 0, 0, 5, 0, 0, 0, 7, 0, 0, 0, 42];
+    packet.extend_from_slice(&[0xBE, 0xDE, 0, 3]);
+    packet.extend_from_slice(&[0x40, b'1', 0x10, 0x85, 0x32, 0xAA, 0xBB, 0xCC, 0, 0, 0, 0]);
+    packet.extend_from_slice(&[1, 2, 3, 0, 0, 2]);
+    let parsed = RtpPacket::parse(&packet).expect("RTP");
+    let values = ExtensionValues {
+        audio_level: parsed.extension(1).map(|v| v[0]),
+        abs_send_time: parsed
+            .extension(3)
+            .and_then(|v| <[u8; 3]>::try_from(v).ok()),
+    };
+    let ids = Extensions {
+        mid: Some(9),
+        audio_level: Some(2),
+        abs_send_time: Some(5),
+    };
+    let mut out = Vec::new();
+    write_header(&mut out, &parsed, &slot(TrackKind::Video, 96), ids, values);
+    out.extend_from_slice(&packet[parsed.header_len()..]);
+    let rewritten = RtpPacket::parse(&out).expect("rewritten RTP");
+    assert_eq!(rewritten.payload_type(), 96);
+    assert!(rewritten.marker());
+    assert_eq!(rewritten.sequence(), 9);
+    assert_eq!(rewritten.csrcs().collect::<Vec<_>>(), [42]);
+    assert_eq!(rewritten.extension(9), Some(&b"12"[..]));
+    assert_eq!(rewritten.extension(5), Some(&[0xAA, 0xBB, 0xCC][..]));
+    assert_eq!(rewritten.extension(2), None, "no audio level on video");
+    assert_eq!(rewritten.payload(), parsed.payload());
+    assert_eq!(rewritten.padding_len(), 2);
+
+    let mut out = Vec::new();
+    write_header(&mut out, &parsed, &slot(TrackKind::Audio, 111), ids, values);
+    out.extend_from_slice(&packet[parsed.header_len()..]);
+    let audio = RtpPacket::parse(&out).expect("rewritten RTP");
+    assert_eq!(audio.extension(2), Some(&[0x85][..]));
+    assert_eq!(audio.extension(5), None, "no send time on audio");
+}
+
+#[test]
+fn codecs_are_chosen_vp8_then_vp9_then_h264_and_opus_for_audio() {
+    let offer = |m: &str| {
+        SessionDescription::parse(&format!(
+            "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n{m}"
+        ))
+        .expect("parses")
+    };
+    let video = offer(
+        "m=video 9 UDP/TLS/RTP/SAVPF 100 101 102\r\na=rtpmap:100 H264/90000\r\na=fmtp:100 packetization-mode=1;profile-level-id=42e01f\r\na=rtpmap:101 VP9/90000\r\na=fmtp:101 profile-id=2\r\na=rtpmap:102 VP9/90000\r\na=fmtp:102 profile-id=0\r\na=rtcp-fb:102 nack\r\na=rtcp-fb:102 goog-remb\r\n",
+    );
+    let chosen = negotiate::choose_codec_for_tests(&video.media[0]).expect("a codec");
+    assert!(chosen.is("VP9"));
+    assert_eq!(chosen.payload_type, 102, "profile 0, not 2");
+    assert_eq!(chosen.feedback.len(), 1, "goog-remb dropped");
+    assert_eq!(negotiate::canonical(&chosen).payload_type, 98);
+    let h264_only = offer(
+        "m=video 9 UDP/TLS/RTP/SAVPF 100 103\r\na=rtpmap:100 H264/90000\r\na=fmtp:100 packetization-mode=0\r\na=rtpmap:103 H264/90000\r\na=fmtp:103 packetization-mode=1\r\n",
+    );
+    let chosen = negotiate::choose_codec_for_tests(&h264_only.media[0]).expect("a codec");
+    assert_eq!(chosen.payload_type, 103, "packetization-mode 1 only");
+    let audio = offer("m=audio 9 UDP/TLS/RTP/SAVPF 0 111\r\na=rtpmap:111 opus/48000/2\r\n");
+    let chosen = negotiate::choose_codec_for_tests(&audio.media[0]).expect("a codec");
+    assert!(chosen.is("opus"));
+    let none = offer("m=audio 9 UDP/TLS/RTP/SAVPF 0 8\r\n");
+    assert!(negotiate::choose_codec_for_tests(&none.media[0]).is_none());
+}
