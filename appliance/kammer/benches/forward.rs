@@ -5,9 +5,11 @@
 //! through signalling like a browser, connects test peers (ICE, DTLS, SRTP-GCM from
 //! `kammer-core`'s `peer` module) and then, for each offered rate, sends 1,200-byte SRTP packets
 //! from the publisher for a few seconds. It prints, per rate: packets forwarded per second,
-//! the server's CPU time (from /proc), forwarded packets per CPU-second, the one-way latency
-//! from the publisher's send to a subscriber's receive (p50/p99; both hops over loopback, so an
-//! upper bound of what forwarding adds) and the loss.
+//! the server's CPU time (from /proc), forwarded packets per CPU-second, the time forwarding
+//! adds inside the server (p50/p99 from its `kammer_media_forward_seconds` histogram: from
+//! reading a batch to having sent all it caused, bucket bounds), the one-way latency from the
+//! publisher's send to a subscriber's receive (e2e p50/p99: both loopback hops and the load
+//! generator's own scheduling included) and the loss.
 //!
 //! Settings from the environment: `KAMMER_BENCH_SUBSCRIBERS` (default 10),
 //! `KAMMER_BENCH_RATES` (published packets per second, comma-separated, default
@@ -135,6 +137,43 @@ fn percentile(sorted: &[u32], fraction: f64) -> u32 {
     }
     let index = ((sorted.len() - 1) as f64 * fraction).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+/// The cumulative buckets of the server's `kammer_media_forward_seconds` histogram: (upper
+/// bound in µs, count), `+Inf` as `u64::MAX`.
+async fn forwarding_buckets(kammer: &Appliance) -> Vec<(u64, u64)> {
+    let (_, _, metrics) = kammer.get("/metrics").await;
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("kammer_media_forward_seconds_bucket{le=\""))
+        .filter_map(|rest| {
+            let (bound, count) = rest.split_once("\"} ")?;
+            let bound = if bound == "+Inf" {
+                u64::MAX
+            } else {
+                (bound.parse::<f64>().ok()? * 1_000_000.0).round() as u64
+            };
+            Some((bound, count.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The bucket bound below which `fraction` of the datagrams counted between two readings lie.
+fn bucket_percentile(before: &[(u64, u64)], after: &[(u64, u64)], fraction: f64) -> String {
+    let total = after.last().map_or(0, |b| b.1) - before.last().map_or(0, |b| b.1);
+    if total == 0 {
+        return "-".to_owned();
+    }
+    for ((bound, count), (_, earlier)) in after.iter().zip(before) {
+        if (count - earlier) as f64 >= fraction * total as f64 {
+            return if *bound == u64::MAX {
+                ">50000".to_owned()
+            } else {
+                format!("≤{bound}")
+            };
+        }
+    }
+    "-".to_owned()
 }
 
 /// What one subscriber thread saw in one run.
@@ -289,8 +328,20 @@ async fn main() {
         }
     );
     println!(
-        "{:>10} {:>12} {:>10} {:>14} {:>9} {:>9} {:>8}",
-        "published/s", "forwarded/s", "server CPU", "fwd/CPU-s", "p50 µs", "p99 µs", "loss"
+        "{:>10} {:>12} {:>10} {:>11} {:>12} {:>12} {:>9} {:>9} {:>8}",
+        "published/s",
+        "forwarded/s",
+        "server CPU",
+        "fwd/CPU-s",
+        "in-server",
+        "in-server",
+        "e2e p50",
+        "e2e p99",
+        "loss"
+    );
+    println!(
+        "{:>10} {:>12} {:>10} {:>11} {:>12} {:>12} {:>9} {:>9} {:>8}",
+        "", "", "", "", "p50 µs", "p99 µs", "µs", "µs", ""
     );
     let epoch = Instant::now();
     let mut sequence: u16 = 0;
@@ -302,6 +353,7 @@ async fn main() {
             std::thread::spawn(move || subscribers_loop(endpoints, epoch, stop))
         };
         let payload = vec![0x5A; PAYLOAD];
+        let buckets_before = forwarding_buckets(&kammer).await;
         let cpu_before = cpu_time(pid);
         let run_start = Instant::now();
         let total = rate * seconds;
@@ -335,6 +387,7 @@ async fn main() {
         // Let the last packets arrive.
         std::thread::sleep(Duration::from_millis(200));
         let cpu = cpu_time(pid).saturating_sub(cpu_before);
+        let buckets_after = forwarding_buckets(&kammer).await;
         stop.store(true, Ordering::Relaxed);
         let (returned, seen) = receiver.join().expect("subscriber thread");
         endpoints = returned;
@@ -350,11 +403,13 @@ async fn main() {
             received as f64 / cpu.as_secs_f64()
         };
         println!(
-            "{:>10} {:>12.0} {:>9.2}s {:>14.0} {:>9} {:>9} {:>7.3}%",
+            "{:>11} {:>12.0} {:>9.2}s {:>11.0} {:>12} {:>12} {:>9} {:>9} {:>7.3}%",
             rate,
             forwarded_per_second,
             cpu.as_secs_f64(),
             per_cpu,
+            bucket_percentile(&buckets_before, &buckets_after, 0.50),
+            bucket_percentile(&buckets_before, &buckets_after, 0.99),
             percentile(&latencies, 0.50),
             percentile(&latencies, 0.99),
             loss.max(0.0) * 100.0
