@@ -109,6 +109,21 @@
     confirmOk: $('confirm-ok'),
     confirmCancel: $('confirm-cancel'),
     handIconTemplate: $('tpl-hand-icon'),
+    stage: $('stage'),
+    stagePlaceholder: $('stage-placeholder'),
+    videoGrid: $('video-grid'),
+    remoteAudio: $('remote-audio'),
+    devicesPanel: $('devices-panel'),
+    cameraSelect: $('camera-select'),
+    microphoneSelect: $('microphone-select'),
+    micToggle: $('mic-toggle'),
+    cameraToggle: $('camera-toggle'),
+    screenToggle: $('screen-toggle'),
+    audioOnlyToggle: $('audio-only-toggle'),
+    devicesToggle: $('devices-toggle'),
+    micOffIconTemplate: $('tpl-mic-off-icon'),
+    cameraOffIconTemplate: $('tpl-camera-off-icon'),
+    speakingIconTemplate: $('tpl-speaking-icon'),
   };
 
   // ---------------------------------------------------------------------------------------------
@@ -139,11 +154,11 @@
   let screen = 'join';
   /** The open signalling connection: { socket, welcomed, pingTimer }, or null. */
   let connection = null;
-  let limits = { max_message_bytes: 16384, chat_max_chars: 2000, idle_timeout_secs: 60 };
+  let limits = { max_message_bytes: 65536, chat_max_chars: 2000, idle_timeout_secs: 60 };
   /** The values of the last join attempt, kept in memory only, for "join again". */
   let lastJoin = null;
   /** Panels the person has opened or closed; kept across sessions of this page. */
-  const panelOpen = { participants: true, chat: true, moderation: true };
+  const panelOpen = { participants: true, chat: true, moderation: true, devices: false };
   let confirmResolve = null;
 
   // ---------------------------------------------------------------------------------------------
@@ -368,6 +383,7 @@
   }
 
   function showJoinScreen(infoKey) {
+    stopMedia();
     session = newSession();
     setJoinBusy(false);
     setJoinInfo(infoKey);
@@ -376,6 +392,7 @@
 
   /** The end of a session: removed, meeting ended, lobby rejected or connection lost. */
   function showEndScreen(kind, detailKey) {
+    stopMedia();
     session.phase = 'ended';
     bindText(ui.endTitle, 'end.' + kind + '.title');
     bindText(ui.endText, detailKey || 'end.' + kind + '.text');
@@ -701,6 +718,8 @@
     }
     session.leavingFrom = session.phase;
     session.phase = 'leaving';
+    // Devices off and media connections closed at once, not only when the server confirms.
+    stopMedia();
     if (!send({ type: 'leave' })) {
       finishLeaving();
       return;
@@ -730,6 +749,7 @@
       name: typeof value.name === 'string' ? value.name : '',
       role: value.role === 'moderator' ? 'moderator' : 'participant',
       hand: value.hand === true,
+      media: toMediaFlags(value.media),
     };
   }
 
@@ -793,6 +813,12 @@
         dropConnection();
         showEndScreen('ended');
         break;
+      case 'publish_answer':
+        onPublishAnswer(message);
+        break;
+      case 'subscribe_offer':
+        onSubscribeOffer(message);
+        break;
       case 'error':
         onError(typeof message.code === 'string' ? message.code : 'unknown');
         break;
@@ -851,6 +877,7 @@
     renderMeeting();
     showScreen('meeting');
     announce(admitted ? 'meeting.admitted' : 'meeting.joined');
+    startMedia();
   }
 
   function onLobbyChanged(message) {
@@ -893,6 +920,9 @@
     }
     if (before && before.role !== participant.role && participant.role === 'moderator') {
       announce('announce.role.moderator', { name: participant.name });
+    }
+    if (before && !isMe && !before.media.screen && participant.media.screen) {
+      announce('announce.screen.started', { name: participant.name });
     }
     if (isMe) {
       session.hand = participant.hand;
@@ -946,6 +976,9 @@
       session.phase = 'idle';
       setJoinBusy(false);
       showJoinError(key, params, JOIN_ERROR_FIELD[code]);
+      return;
+    }
+    if (onMediaError(code)) {
       return;
     }
     if (CHAT_ERRORS.has(code) && screen === 'meeting') {
@@ -1028,6 +1061,7 @@
       ui.participants.replaceChildren(...sortedParticipants().map(participantItem));
     });
     ui.participantCount.textContent = String(session.participants.size);
+    renderStage();
   }
 
   function renderHand() {
@@ -1084,6 +1118,8 @@
     ui.participantsPanel.hidden = !panelOpen.participants;
     ui.chatPanel.hidden = !panelOpen.chat;
     ui.moderatorPanel.hidden = !(isModerator && panelOpen.moderation);
+    ui.devicesPanel.hidden = !panelOpen.devices;
+    ui.devicesToggle.setAttribute('aria-expanded', String(panelOpen.devices));
     ui.participantsToggle.setAttribute('aria-expanded', String(panelOpen.participants));
     ui.chatToggle.setAttribute('aria-expanded', String(panelOpen.chat));
     ui.moderatorToggle.setAttribute('aria-expanded', String(panelOpen.moderation));
@@ -1286,6 +1322,1390 @@
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Media (docs/protocol.md, "Media")
+  //
+  // Two peer connections per meeting. "publish" only sends and this client offers on it; "subscribe"
+  // only receives and the server offers on it. Every local source (microphone, camera, screen) has
+  // its own sendonly transceiver: turning the camera off or ending a screen share stops that
+  // transceiver and sends a new offer, turning it on adds a new transceiver and offers again.
+  // Muting only disables the microphone track; switching devices replaces the track in place.
+  // Offers on the publish connection go out one at a time: a change made while one is outstanding
+  // is offered after its answer.
+  //
+  // With max-bundle, browsers can neither offer a session whose media sections are all stopped
+  // nor accept an answer that removes an established section. So the last remaining transceiver
+  // is never stopped: it is "parked" (no track, direction inactive, not listed in `tracks`) and
+  // taken up again by the next source of its kind. Should the browser still refuse an answer
+  // (a refusal spoils the connection for good), the client publishes anew on a fresh connection;
+  // the server takes the new ICE and DTLS credentials as a restart.
+
+  const PEER_CONNECTION_CONFIG = { iceServers: [], bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+  const SOURCES = ['microphone', 'camera', 'screen'];
+  const REMOTE_KINDS = new Set(['audio', 'video']);
+  const PUBLISH_ANSWER_TIMEOUT_MS = 15000;
+  // Errors that answer an outstanding `publish` (the others concern other messages).
+  const PUBLISH_ERRORS = new Set([
+    'invalid_sdp', 'invalid_tracks', 'media_unavailable', 'unknown_type', 'malformed', 'too_large', 'not_joined',
+  ]);
+  // The header extensions the server negotiates; offering others only makes the SDP longer.
+  // abs-send-time is known by its name: its identifier is a web address, and this file names none.
+  function negotiatedExtension(uri, kind) {
+    return uri === 'urn:ietf:params:rtp-hdrext:sdes:mid' ||
+      (kind === 'audio' && uri === 'urn:ietf:params:rtp-hdrext:ssrc-audio-level') ||
+      (kind === 'video' && /\/abs-send-time$/.test(uri));
+  }
+  const LEVEL_INTERVAL_MS = 150;
+  const SPEAKING_RMS = 0.02;
+  const SPEAKING_HOLD_MS = 700;
+
+  /** The person's media choices; kept in memory across the sessions of this page. */
+  const prefs = {
+    micMuted: false,
+    cameraWanted: true,
+    audioOnly: false,
+    deviceId: { microphone: null, camera: null },
+  };
+
+  /** Media state of one meeting; replaced when the meeting starts and when it ends. */
+  function newMedia() {
+    return {
+      active: false,
+      publish: null,
+      subscribe: null,
+      tracks: { microphone: null, camera: null, screen: null },
+      transceivers: { microphone: null, camera: null, screen: null },
+      // Inactive transceivers kept so that the publish offer always has a media section.
+      parked: { audio: null, video: null },
+      // Settles when pending replaceTrack calls are done; offers wait for it.
+      ready: Promise.resolve(),
+      busy: { microphone: false, camera: false, screen: false },
+      negotiating: false,
+      renegotiate: false,
+      // Fresh publish connections in a row after refused answers; limited.
+      restarts: 0,
+      answerWaiter: null,
+      subscribeChain: Promise.resolve(),
+      // mid → { mid, participant, source, kind, track, transceiver } of the subscribe connection.
+      remote: new Map(),
+      audioElements: new Map(),
+      lastState: JSON.stringify({ microphone: false, camera: false, screen: false }),
+      serverHasMedia: true,
+      noticesShown: new Set(),
+    };
+  }
+
+  let media = newMedia();
+  let audioContext = null;
+  /** Audio level meters: key → { participant, track, source, analyser, buffer, until }. */
+  const meters = new Map();
+  let meterTimer = null;
+  /** IDs of the participants whose audio is above the speaking threshold. */
+  const speaking = new Set();
+  let playbackBlocked = false;
+
+  function toMediaFlags(value) {
+    const flags = value && typeof value === 'object' ? value : {};
+    return {
+      microphone: flags.microphone === true,
+      camera: flags.camera === true,
+      screen: flags.screen === true,
+    };
+  }
+
+  function mediaDevicesAvailable() {
+    return Boolean(navigator.mediaDevices && typeof navigator.mediaDevices.getUserMedia === 'function');
+  }
+
+  function peerConnectionsAvailable() {
+    return typeof window.RTCPeerConnection === 'function';
+  }
+
+  function canShareScreen() {
+    return Boolean(navigator.mediaDevices && typeof navigator.mediaDevices.getDisplayMedia === 'function');
+  }
+
+  function isStopped(transceiver) {
+    return !transceiver || transceiver.stopped === true || transceiver.direction === 'stopped' ||
+      transceiver.currentDirection === 'stopped';
+  }
+
+  function stopTrack(track) {
+    if (track) {
+      track.stop();
+    }
+  }
+
+  /** A notice about the media connections, shown at most once per meeting. */
+  function mediaNoticeOnce(current, key) {
+    if (!current.noticesShown.has(key)) {
+      current.noticesShown.add(key);
+      showNotice(key, null, 'warning');
+    }
+  }
+
+  // --- Local devices ---------------------------------------------------------------------------
+
+  function audioConstraints(exact) {
+    const constraints = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+    const id = prefs.deviceId.microphone;
+    if (id) {
+      constraints.deviceId = exact ? { exact: id } : { ideal: id };
+    }
+    return constraints;
+  }
+
+  function videoConstraints(exact) {
+    const constraints = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } };
+    const id = prefs.deviceId.camera;
+    if (id) {
+      constraints.deviceId = exact ? { exact: id } : { ideal: id };
+    }
+    return constraints;
+  }
+
+  function errorName(error) {
+    return error && typeof error.name === 'string' ? error.name : 'Error';
+  }
+
+  function deviceErrorKey(source, name) {
+    switch (name) {
+      case 'NotAllowedError':
+      case 'SecurityError':
+        return 'media.denied.' + source;
+      case 'NotFoundError':
+      case 'OverconstrainedError':
+        return 'media.missing.' + source;
+      case 'NotReadableError':
+      case 'AbortError':
+        return 'media.busy.' + source;
+      default:
+        return 'media.failed.' + source;
+    }
+  }
+
+  function reportDeviceFailures(failures) {
+    const microphone = failures.microphone ? deviceErrorKey('microphone', failures.microphone) : null;
+    const camera = failures.camera ? deviceErrorKey('camera', failures.camera) : null;
+    if (microphone && camera && microphone.split('.')[1] === camera.split('.')[1] &&
+        (camera.startsWith('media.denied.') || camera.startsWith('media.missing.'))) {
+      showNotice(camera.replace(/camera$/, 'both'), null, 'warning');
+      return;
+    }
+    for (const key of [microphone, camera]) {
+      if (key) {
+        showNotice(key, null, 'warning');
+      }
+    }
+  }
+
+  /**
+   * Asks for the microphone and/or the camera. Never throws: every failure becomes a localized
+   * notice and the meeting goes on without that device. Resolves { microphone, camera } tracks.
+   */
+  async function acquire(wantMicrophone, wantCamera, exact) {
+    const got = { microphone: null, camera: null };
+    if (!mediaDevicesAvailable()) {
+      showNotice('media.unsupported', null, 'warning');
+      return got;
+    }
+    // Before permission is granted browsers still list one entry per kind that exists, so a
+    // missing device is known without asking for it.
+    let present = { microphone: true, camera: true };
+    try {
+      const devices = await navigator.mediaDevices.enumerateDevices();
+      present = {
+        microphone: devices.some((device) => device.kind === 'audioinput'),
+        camera: devices.some((device) => device.kind === 'videoinput'),
+      };
+    } catch (_) {
+      // Ask anyway; getUserMedia reports what is missing.
+    }
+    const failures = {};
+    const ask = { microphone: wantMicrophone && present.microphone, camera: wantCamera && present.camera };
+    if (wantMicrophone && !present.microphone) {
+      failures.microphone = 'NotFoundError';
+    }
+    if (wantCamera && !present.camera) {
+      failures.camera = 'NotFoundError';
+    }
+    const request = async (microphone, camera) => {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: microphone ? audioConstraints(exact) : false,
+        video: camera ? videoConstraints(exact) : false,
+      });
+      return { microphone: stream.getAudioTracks()[0] || null, camera: stream.getVideoTracks()[0] || null };
+    };
+    if (ask.microphone || ask.camera) {
+      try {
+        const result = await request(ask.microphone, ask.camera);
+        got.microphone = result.microphone;
+        got.camera = result.camera;
+      } catch (error) {
+        if (ask.microphone && ask.camera) {
+          // One of the two may still work on its own (say, a camera held by another program).
+          for (const source of ['microphone', 'camera']) {
+            try {
+              got[source] = (await request(source === 'microphone', source === 'camera'))[source];
+            } catch (singleError) {
+              failures[source] = errorName(singleError);
+            }
+          }
+        } else {
+          failures[ask.microphone ? 'microphone' : 'camera'] = errorName(error);
+        }
+      }
+    }
+    reportDeviceFailures(failures);
+    return got;
+  }
+
+  function deviceOption(value, key, params) {
+    const option = element('option');
+    option.value = value;
+    bindText(option, key, params);
+    return option;
+  }
+
+  function fillDeviceSelect(select, devices, source) {
+    const track = media.tracks[source];
+    const settings = track && typeof track.getSettings === 'function' ? track.getSettings() : {};
+    const selected = settings.deviceId || prefs.deviceId[source] || '';
+    let options;
+    if (devices.length === 0) {
+      options = [deviceOption('', 'devices.none.' + source)];
+    } else if (devices.every((device) => !device.deviceId)) {
+      // Not yet allowed: the browser hides the devices' names and IDs.
+      options = [deviceOption('', 'devices.default.' + source)];
+    } else {
+      options = devices.filter((device) => device.deviceId).map((device, index) => {
+        if (device.label) {
+          const option = element('option', '', device.label);
+          option.value = device.deviceId;
+          return option;
+        }
+        return deviceOption(device.deviceId, 'devices.unnamed.' + source, { n: index + 1 });
+      });
+    }
+    select.replaceChildren(...options);
+    select.disabled = devices.length === 0;
+    if (options.some((option) => option.value === selected)) {
+      select.value = selected;
+    }
+  }
+
+  async function refreshDevices() {
+    if (!navigator.mediaDevices || typeof navigator.mediaDevices.enumerateDevices !== 'function') {
+      fillDeviceSelect(ui.cameraSelect, [], 'camera');
+      fillDeviceSelect(ui.microphoneSelect, [], 'microphone');
+      return;
+    }
+    let devices = [];
+    try {
+      devices = await navigator.mediaDevices.enumerateDevices();
+    } catch (_) {
+      devices = [];
+    }
+    fillDeviceSelect(ui.cameraSelect, devices.filter((device) => device.kind === 'videoinput'), 'camera');
+    fillDeviceSelect(ui.microphoneSelect, devices.filter((device) => device.kind === 'audioinput'), 'microphone');
+  }
+
+  // --- Publish connection ----------------------------------------------------------------------
+
+  function ensurePublishConnection(current) {
+    if (!current.publish) {
+      const pc = new RTCPeerConnection(PEER_CONNECTION_CONFIG);
+      pc.addEventListener('connectionstatechange', () => {
+        if (pc.connectionState === 'failed' && media === current && current.active) {
+          mediaNoticeOnce(current, 'media.connection_failed');
+        }
+      });
+      current.publish = pc;
+    }
+    return current.publish;
+  }
+
+  /** Offers only what the server accepts: Opus; VP8, then H.264 in packetization mode 1. */
+  function limitCodecs(transceiver, kind) {
+    if (typeof transceiver.setCodecPreferences !== 'function' || !window.RTCRtpReceiver ||
+        typeof RTCRtpReceiver.getCapabilities !== 'function') {
+      return;
+    }
+    const capabilities = RTCRtpReceiver.getCapabilities(kind);
+    if (!capabilities || !Array.isArray(capabilities.codecs)) {
+      return;
+    }
+    const mime = (codec) => String(codec.mimeType).toLowerCase();
+    let codecs;
+    if (kind === 'audio') {
+      codecs = capabilities.codecs.filter((codec) => mime(codec) === 'audio/opus');
+    } else {
+      const h264 = capabilities.codecs
+        .filter((codec) => mime(codec) === 'video/h264' && /packetization-mode=1/.test(codec.sdpFmtpLine || ''))
+        .sort((a, b) => /profile-level-id=42e01f/.test(b.sdpFmtpLine) - /profile-level-id=42e01f/.test(a.sdpFmtpLine));
+      codecs = capabilities.codecs.filter((codec) => mime(codec) === 'video/vp8').concat(h264.slice(0, 1));
+    }
+    if (codecs.length === 0) {
+      return;
+    }
+    try {
+      transceiver.setCodecPreferences(codecs);
+    } catch (_) {
+      // The browser's defaults then apply; the server picks what it supports.
+    }
+  }
+
+  function limitHeaderExtensions(transceiver, kind) {
+    if (typeof transceiver.getHeaderExtensionsToNegotiate !== 'function' ||
+        typeof transceiver.setHeaderExtensionsToNegotiate !== 'function') {
+      return;
+    }
+    try {
+      const extensions = transceiver.getHeaderExtensionsToNegotiate().map((extension) => ({
+        uri: extension.uri,
+        direction: negotiatedExtension(extension.uri, kind) ? extension.direction : 'stopped',
+      }));
+      transceiver.setHeaderExtensionsToNegotiate(extensions);
+    } catch (_) {
+      // Unneeded extensions are then offered and the server leaves them out of its answer.
+    }
+  }
+
+  function addSource(current, source, track) {
+    current.tracks[source] = track;
+    if (source === 'microphone') {
+      track.enabled = !prefs.micMuted;
+    }
+    if ('contentHint' in track) {
+      track.contentHint = source === 'screen' ? 'detail' : source === 'camera' ? 'motion' : 'speech';
+    }
+    track.addEventListener('ended', () => onLocalTrackEnded(current, source, track));
+    publishTrack(current, source, track);
+    if (source === 'microphone') {
+      attachMeter('local', session.you, track);
+    }
+  }
+
+  /** Gives `track` a sending transceiver: a parked one of its kind, else a new one. */
+  function publishTrack(current, source, track) {
+    const pc = ensurePublishConnection(current);
+    let transceiver = current.parked[track.kind];
+    current.parked[track.kind] = null;
+    if (transceiver && !isStopped(transceiver)) {
+      transceiver.direction = 'sendonly';
+      const replaced = transceiver.sender.replaceTrack(track).catch(() => {});
+      current.ready = current.ready.then(() => replaced);
+    } else {
+      transceiver = pc.addTransceiver(track, { direction: 'sendonly' });
+      limitCodecs(transceiver, track.kind);
+      limitHeaderExtensions(transceiver, track.kind);
+    }
+    current.transceivers[source] = transceiver;
+  }
+
+  /**
+   * Closes the publish connection and moves the live sources to a new one. True when there is
+   * something to offer on it.
+   */
+  function replacePublishConnection(current) {
+    const old = current.publish;
+    current.publish = null;
+    current.parked = { audio: null, video: null };
+    for (const source of SOURCES) {
+      current.transceivers[source] = null;
+    }
+    if (old) {
+      old.close();
+    }
+    let live = false;
+    for (const source of SOURCES) {
+      const track = current.tracks[source];
+      if (track && track.readyState === 'live') {
+        publishTrack(current, source, track);
+        live = true;
+      }
+    }
+    return live;
+  }
+
+  /** Stops a local source and its transceiver; `offer` sends the new offer that ends it. */
+  function removeSource(current, source, offer) {
+    const track = current.tracks[source];
+    const transceiver = current.transceivers[source];
+    current.tracks[source] = null;
+    current.transceivers[source] = null;
+    if (source === 'microphone') {
+      detachMeter('local');
+    }
+    if (transceiver) {
+      retireTransceiver(current, transceiver);
+    }
+    stopTrack(track);
+    renderMediaControls();
+    renderStage();
+    sendMediaState();
+    if (offer !== false) {
+      negotiatePublish(current);
+    }
+  }
+
+  /** Stops a transceiver that no longer sends, or parks it if it is the last one. */
+  function retireTransceiver(current, transceiver) {
+    if (isStopped(transceiver) || !current.publish) {
+      return;
+    }
+    const kind = transceiver.receiver.track.kind;
+    const others = current.publish.getTransceivers().some((other) => other !== transceiver && !isStopped(other));
+    if (others || transceiver.mid === null || current.parked[kind]) {
+      try {
+        transceiver.stop();
+      } catch (_) {
+        // Already stopped by the connection closing.
+      }
+      return;
+    }
+    transceiver.direction = 'inactive';
+    const replaced = transceiver.sender.replaceTrack(null).catch(() => {});
+    current.ready = current.ready.then(() => replaced);
+    current.parked[kind] = transceiver;
+  }
+
+  function onLocalTrackEnded(current, source, track) {
+    if (media !== current || !current.active || current.tracks[source] !== track) {
+      return;
+    }
+    removeSource(current, source);
+    if (source === 'screen') {
+      // The browser's own "stop sharing" button ends the track.
+      announce('announce.screen.off');
+    } else {
+      showNotice('media.lost.' + source, null, 'warning');
+    }
+  }
+
+  function waitForPublishAnswer(current) {
+    return new Promise((resolve, reject) => {
+      const waiter = {};
+      const settle = (sdp, code) => {
+        window.clearTimeout(timer);
+        if (current.answerWaiter === waiter) {
+          current.answerWaiter = null;
+        }
+        if (code) {
+          const error = new Error(code);
+          error.code = code;
+          reject(error);
+        } else {
+          resolve(sdp);
+        }
+      };
+      const timer = window.setTimeout(() => settle(null, 'timeout'), PUBLISH_ANSWER_TIMEOUT_MS);
+      waiter.resolve = (sdp) => settle(sdp, null);
+      waiter.reject = (code) => settle(null, code);
+      current.answerWaiter = waiter;
+    });
+  }
+
+  async function publishOnce(current) {
+    const pc = current.publish;
+    await current.ready;
+    if (media !== current || !pc.getTransceivers().some((transceiver) => !isStopped(transceiver))) {
+      // Nothing was ever negotiated (a section that never was is simply dropped).
+      return;
+    }
+    const offer = await pc.createOffer();
+    if (media !== current) {
+      return;
+    }
+    await pc.setLocalDescription(offer);
+    // Media section IDs are known once the offer is the local description.
+    const tracks = [];
+    for (const source of SOURCES) {
+      const transceiver = current.transceivers[source];
+      if (transceiver && !isStopped(transceiver) && transceiver.mid !== null) {
+        tracks.push({ mid: transceiver.mid, source });
+      }
+    }
+    const answer = waitForPublishAnswer(current);
+    if (!send({ type: 'publish', sdp: pc.localDescription.sdp, tracks })) {
+      current.answerWaiter.reject('not_connected');
+    }
+    const sdp = await answer;
+    if (media !== current || pc.signalingState !== 'have-local-offer') {
+      return;
+    }
+    try {
+      await pc.setRemoteDescription({ type: 'answer', sdp });
+    } catch (_) {
+      const error = new Error('answer_refused');
+      error.code = 'answer_refused';
+      throw error;
+    }
+  }
+
+  /** Sends a new publish offer, or queues one if an offer is outstanding. */
+  async function negotiatePublish(current) {
+    if (media !== current || !current.active || !current.publish || !current.serverHasMedia) {
+      return;
+    }
+    if (current.negotiating) {
+      current.renegotiate = true;
+      return;
+    }
+    current.negotiating = true;
+    let failed = false;
+    let again = false;
+    try {
+      do {
+        current.renegotiate = false;
+        await publishOnce(current);
+      } while (current.renegotiate && media === current && current.active);
+      current.restarts = 0;
+    } catch (error) {
+      failed = true;
+      if (media === current && current.active) {
+        again = await onPublishFailed(current, error);
+      }
+    } finally {
+      current.negotiating = false;
+    }
+    if (media !== current || !current.active) {
+      return;
+    }
+    if (!failed) {
+      dropRejectedSources(current);
+    }
+    renderMediaControls();
+    renderStage();
+    sendMediaState();
+    if (again || (failed && current.renegotiate && current.publish)) {
+      // A fresh connection, or a change made during the failed attempt, gets its own offer.
+      negotiatePublish(current);
+    }
+  }
+
+  /** Cleans up after a failed offer; true when a new offer should follow at once. */
+  async function onPublishFailed(current, error) {
+    if (error && error.code === 'answer_refused') {
+      // The server took the offer, but this browser refused its answer and will refuse
+      // everything on this connection from now on. Whatever is still live moves to a new one.
+      if (!replacePublishConnection(current)) {
+        return false;
+      }
+      current.restarts += 1;
+      if (current.restarts <= 2) {
+        return true;
+      }
+      mediaNoticeOnce(current, 'media.publish_failed');
+      return false;
+    }
+    const pc = current.publish;
+    if (pc && pc.signalingState === 'have-local-offer') {
+      try {
+        await pc.setLocalDescription({ type: 'rollback' });
+      } catch (_) {
+        // The next offer replaces it.
+      }
+    }
+    const code = error && typeof error.code === 'string' ? error.code : 'failed';
+    if (code === 'closed' || code === 'not_connected') {
+      return false;
+    }
+    if (code === 'unknown_type') {
+      // This server has no media plane; chat and the participant list still work.
+      current.serverHasMedia = false;
+      mediaNoticeOnce(current, 'error.media_unavailable');
+      return false;
+    }
+    const own = ['invalid_sdp', 'invalid_tracks', 'media_unavailable'].includes(code);
+    mediaNoticeOnce(current, own ? 'error.' + code : 'media.publish_failed');
+    return false;
+  }
+
+  /** Sources whose media section the server rejected in its answer (port 0) stop. */
+  function dropRejectedSources(current) {
+    for (const source of SOURCES) {
+      const transceiver = current.transceivers[source];
+      if (!transceiver || transceiver.mid === null || transceiver.currentDirection === null) {
+        continue;
+      }
+      const direction = transceiver.currentDirection;
+      if (isStopped(transceiver) || direction === 'inactive' || direction === 'recvonly') {
+        removeSource(current, source, false);
+        showNotice('media.rejected.' + source, null, 'warning');
+      }
+    }
+  }
+
+  function onPublishAnswer(message) {
+    if (media.answerWaiter && typeof message.sdp === 'string') {
+      media.answerWaiter.resolve(message.sdp);
+    }
+  }
+
+  /** Handles an error that concerns media; true when it did. */
+  function onMediaError(code) {
+    if (code === 'stale_answer') {
+      // The server sends a newer offer; nothing to tell the person.
+      return true;
+    }
+    if (media.answerWaiter && PUBLISH_ERRORS.has(code)) {
+      media.answerWaiter.reject(code);
+      return true;
+    }
+    return false;
+  }
+
+  function isSending(current, source) {
+    const transceiver = current.transceivers[source];
+    const track = current.tracks[source];
+    return Boolean(track && track.readyState === 'live' && transceiver && !isStopped(transceiver) &&
+      (transceiver.currentDirection === 'sendonly' || transceiver.currentDirection === 'sendrecv'));
+  }
+
+  /** Tells the room what this participant sends, whenever that changes. */
+  function sendMediaState() {
+    const current = media;
+    if (!current.active || !current.serverHasMedia || session.phase !== 'meeting') {
+      return;
+    }
+    const state = {
+      microphone: isSending(current, 'microphone') && !prefs.micMuted,
+      camera: isSending(current, 'camera'),
+      screen: isSending(current, 'screen'),
+    };
+    const text = JSON.stringify(state);
+    if (text !== current.lastState && send(Object.assign({ type: 'media_state' }, state))) {
+      current.lastState = text;
+    }
+  }
+
+  // --- Subscribe connection --------------------------------------------------------------------
+
+  function ensureSubscribeConnection(current) {
+    if (!current.subscribe) {
+      const pc = new RTCPeerConnection(PEER_CONNECTION_CONFIG);
+      pc.addEventListener('connectionstatechange', () => {
+        if (pc.connectionState === 'failed' && media === current && current.active) {
+          mediaNoticeOnce(current, 'media.connection_failed');
+        }
+      });
+      current.subscribe = pc;
+    }
+    return current.subscribe;
+  }
+
+  function toRemoteTracks(list) {
+    if (!Array.isArray(list)) {
+      return [];
+    }
+    return list.filter((entry) => entry && typeof entry.mid === 'string' && Number.isSafeInteger(entry.participant) &&
+      SOURCES.includes(entry.source) && REMOTE_KINDS.has(entry.kind))
+      .map((entry) => ({ mid: entry.mid, participant: entry.participant, source: entry.source, kind: entry.kind }));
+  }
+
+  function onSubscribeOffer(message) {
+    const current = media;
+    if (!current.active || !peerConnectionsAvailable() || typeof message.sdp !== 'string' ||
+        !Number.isSafeInteger(message.version)) {
+      return;
+    }
+    const tracks = toRemoteTracks(message.tracks);
+    // One offer at a time, in the order they arrived.
+    current.subscribeChain = current.subscribeChain
+      .then(() => answerSubscribeOffer(current, message.version, message.sdp, tracks))
+      .catch(() => {
+        if (media === current && current.active) {
+          mediaNoticeOnce(current, 'media.receive_failed');
+        }
+      });
+  }
+
+  async function answerSubscribeOffer(current, version, sdp, tracks) {
+    if (media !== current || !current.active) {
+      return;
+    }
+    let pc = ensureSubscribeConnection(current);
+    try {
+      await acceptOffer(pc, sdp);
+    } catch (error) {
+      if (!pc.currentRemoteDescription || media !== current || !current.active) {
+        throw error;
+      }
+      // A browser that refused an offer keeps refusing on that connection. Answer on a new one;
+      // the server takes its new ICE and DTLS credentials as a restart.
+      pc.close();
+      current.subscribe = null;
+      pc = ensureSubscribeConnection(current);
+      await acceptOffer(pc, sdp);
+    }
+    if (media !== current || !current.active) {
+      return;
+    }
+    send({ type: 'subscribe_answer', version, sdp: pc.localDescription.sdp });
+    applyRemoteTracks(current, tracks);
+  }
+
+  async function acceptOffer(pc, sdp) {
+    try {
+      // An offer in which every section has ended may come without a BUNDLE group, which a
+      // browser using max-bundle refuses. With the ended sections named in a group it is accepted.
+      await pc.setRemoteDescription({ type: 'offer', sdp: withBundleGroup(sdp) });
+      await pc.setLocalDescription(await pc.createAnswer());
+    } catch (error) {
+      if (pc.signalingState === 'have-remote-offer') {
+        try {
+          await pc.setRemoteDescription({ type: 'rollback' });
+        } catch (_) {
+          // The next offer replaces it.
+        }
+      }
+      throw error;
+    }
+  }
+
+  /** `sdp`, or, if it has no BUNDLE group with members, `sdp` with a group of all its sections. */
+  function withBundleGroup(sdp) {
+    if (/^a=group:BUNDLE [^\r\n]/m.test(sdp)) {
+      return sdp;
+    }
+    const mids = Array.from(sdp.matchAll(/^a=mid:(\S+)/gm), (match) => match[1]);
+    const firstMedia = sdp.search(/^m=/m);
+    if (mids.length === 0 || firstMedia < 0) {
+      return sdp;
+    }
+    const session = sdp.slice(0, firstMedia).replace(/^a=group:BUNDLE\s*\r?\n/m, '');
+    return session + 'a=group:BUNDLE ' + mids.join(' ') + '\r\n' + sdp.slice(firstMedia);
+  }
+
+  /** Makes the received tracks those of `list`: new ones appear, missing ones have ended. */
+  function applyRemoteTracks(current, list) {
+    const byMid = new Map();
+    for (const transceiver of current.subscribe.getTransceivers()) {
+      if (transceiver.mid !== null) {
+        byMid.set(transceiver.mid, transceiver);
+      }
+    }
+    const next = new Map();
+    for (const entry of list) {
+      const transceiver = byMid.get(entry.mid);
+      if (transceiver && !isStopped(transceiver) && transceiver.receiver.track &&
+          transceiver.receiver.track.kind === entry.kind) {
+        next.set(entry.mid, Object.assign({}, entry, { transceiver, track: transceiver.receiver.track }));
+      }
+    }
+    for (const [mid, entry] of current.remote) {
+      if (!next.has(mid) && !isStopped(entry.transceiver)) {
+        // The offer ended it already (port 0); stopping is for a server that did not.
+        try {
+          entry.transceiver.stop();
+        } catch (_) {
+          // Stopped meanwhile.
+        }
+      }
+    }
+    current.remote = next;
+    syncRemoteAudio(current);
+    renderStage();
+  }
+
+  function syncRemoteAudio(current) {
+    for (const [mid, audio] of current.audioElements) {
+      const entry = current.remote.get(mid);
+      if (!entry || !audio.srcObject || audio.srcObject.getAudioTracks()[0] !== entry.track) {
+        audio.srcObject = null;
+        audio.remove();
+        current.audioElements.delete(mid);
+        detachMeter('mid:' + mid);
+      }
+    }
+    for (const entry of current.remote.values()) {
+      if (entry.kind !== 'audio' || current.audioElements.has(entry.mid)) {
+        continue;
+      }
+      const audio = document.createElement('audio');
+      audio.autoplay = true;
+      audio.dataset.participant = String(entry.participant);
+      audio.dataset.mid = entry.mid;
+      audio.srcObject = new MediaStream([entry.track]);
+      ui.remoteAudio.append(audio);
+      current.audioElements.set(entry.mid, audio);
+      play(audio);
+      attachMeter('mid:' + entry.mid, entry.participant, entry.track);
+    }
+  }
+
+  function play(mediaElement) {
+    const result = mediaElement.play();
+    if (result && typeof result.catch === 'function') {
+      result.catch((error) => {
+        if (error && error.name === 'NotAllowedError') {
+          waitForGesture();
+        }
+      });
+    }
+  }
+
+  /** The browser refused to play sound before an interaction: resume on the next one. */
+  function waitForGesture() {
+    if (playbackBlocked) {
+      return;
+    }
+    playbackBlocked = true;
+    showNotice('media.audio_blocked', null, 'warning');
+    const resume = () => {
+      playbackBlocked = false;
+      document.removeEventListener('pointerdown', resume, true);
+      document.removeEventListener('keydown', resume, true);
+      for (const mediaElement of document.querySelectorAll('#remote-audio audio, #video-grid video')) {
+        if (mediaElement.srcObject) {
+          play(mediaElement);
+        }
+      }
+      if (audioContext && audioContext.state === 'suspended') {
+        audioContext.resume().catch(() => {});
+      }
+    };
+    document.addEventListener('pointerdown', resume, true);
+    document.addEventListener('keydown', resume, true);
+  }
+
+  // --- Speaking indicator ----------------------------------------------------------------------
+
+  function ensureAudioContext() {
+    if (audioContext) {
+      return audioContext;
+    }
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (typeof Context !== 'function') {
+      return null;
+    }
+    try {
+      audioContext = new Context();
+    } catch (_) {
+      return null;
+    }
+    if (audioContext.state === 'suspended') {
+      audioContext.resume().catch(() => {});
+    }
+    return audioContext;
+  }
+
+  function attachMeter(key, participant, track) {
+    detachMeter(key);
+    const context = ensureAudioContext();
+    if (!context) {
+      return;
+    }
+    try {
+      const source = context.createMediaStreamSource(new MediaStream([track]));
+      const analyser = context.createAnalyser();
+      analyser.fftSize = 512;
+      // Not connected to the destination: the meter only listens.
+      source.connect(analyser);
+      meters.set(key, { participant, track, source, analyser, buffer: new Float32Array(analyser.fftSize), until: 0 });
+    } catch (_) {
+      return;
+    }
+    if (meterTimer === null) {
+      meterTimer = window.setInterval(measureLevels, LEVEL_INTERVAL_MS);
+    }
+  }
+
+  function detachMeter(key) {
+    const meter = meters.get(key);
+    if (!meter) {
+      return;
+    }
+    meters.delete(key);
+    try {
+      meter.source.disconnect();
+    } catch (_) {
+      // Already disconnected.
+    }
+    if (meters.size === 0 && meterTimer !== null) {
+      window.clearInterval(meterTimer);
+      meterTimer = null;
+      speaking.clear();
+      renderSpeaking();
+    }
+  }
+
+  function measureLevels() {
+    const now = window.performance.now();
+    const next = new Set();
+    for (const meter of meters.values()) {
+      if (meter.track.readyState !== 'live' || !meter.track.enabled) {
+        continue;
+      }
+      meter.analyser.getFloatTimeDomainData(meter.buffer);
+      let sum = 0;
+      for (const sample of meter.buffer) {
+        sum += sample * sample;
+      }
+      if (Math.sqrt(sum / meter.buffer.length) > SPEAKING_RMS) {
+        meter.until = now + SPEAKING_HOLD_MS;
+      }
+      if (meter.until > now) {
+        next.add(meter.participant);
+      }
+    }
+    if (next.size === speaking.size && Array.from(next).every((id) => speaking.has(id))) {
+      return;
+    }
+    speaking.clear();
+    for (const id of next) {
+      speaking.add(id);
+    }
+    renderSpeaking();
+  }
+
+  function renderSpeaking() {
+    for (const tile of ui.videoGrid.querySelectorAll('.tile[data-source="camera"]')) {
+      tile.dataset.speaking = String(speaking.has(Number(tile.dataset.participant)));
+    }
+  }
+
+  // --- Video grid ------------------------------------------------------------------------------
+
+  /** The tiles to show: screen shares first, then one per participant, yourself first. */
+  function tileSpecs() {
+    if (screen !== 'meeting' || (session.phase !== 'meeting' && session.phase !== 'leaving')) {
+      return [];
+    }
+    const received = new Map();
+    for (const entry of media.remote.values()) {
+      if (entry.kind === 'video') {
+        received.set(entry.participant + ':' + entry.source, entry.track);
+      }
+    }
+    const people = sortedParticipants();
+    const specs = [];
+    for (const participant of people) {
+      const self = participant.id === session.you;
+      const track = self ? media.tracks.screen : received.get(participant.id + ':screen');
+      if (track) {
+        specs.push({ key: participant.id + ':screen', participant, source: 'screen', self, track });
+      }
+    }
+    for (const participant of people) {
+      const self = participant.id === session.you;
+      const track = self ? media.tracks.camera : received.get(participant.id + ':camera');
+      specs.push({ key: participant.id + ':camera', participant, source: 'camera', self, track: track || null });
+    }
+    return specs;
+  }
+
+  function stateIcon(className, template, key) {
+    const mark = element('span', 'tile-state ' + className);
+    mark.append(template.content.cloneNode(true));
+    const label = element('span', 'visually-hidden');
+    bindText(label, key);
+    mark.append(label);
+    return mark;
+  }
+
+  function createTile(spec) {
+    const tile = element('li', 'tile' + (spec.source === 'screen' ? ' tile-screen' : ''));
+    tile.dataset.key = spec.key;
+    tile.dataset.participant = String(spec.participant.id);
+    tile.dataset.source = spec.source;
+    if (spec.self) {
+      tile.dataset.self = 'true';
+    }
+    const video = element('video', 'tile-video');
+    // Sound plays through the <audio> elements; a muted video may start without a gesture.
+    video.muted = true;
+    video.defaultMuted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+    video.hidden = true;
+    const avatar = element('div', 'tile-avatar');
+    avatar.setAttribute('aria-hidden', 'true');
+    avatar.append(element('span', 'tile-initial'));
+    const caption = element('p', 'tile-caption');
+    const name = element('span', 'tile-name');
+    name.setAttribute('dir', 'auto');
+    const you = element('span', 'tile-you');
+    caption.append(
+      name,
+      you,
+      stateIcon('tile-speaking', ui.speakingIconTemplate, 'tile.speaking'),
+      stateIcon('tile-mic-off', ui.micOffIconTemplate, 'tile.mic_off'),
+      stateIcon('tile-camera-off', ui.cameraOffIconTemplate, 'tile.camera_off'),
+    );
+    const note = element('p', 'tile-note');
+    bindText(note, 'tile.video_hidden');
+    tile.append(video, avatar, caption, note);
+    return tile;
+  }
+
+  function initialOf(name) {
+    const first = Array.from(name.trim())[0];
+    return first ? first.toUpperCase() : '?';
+  }
+
+  function attachVideo(video, track) {
+    const shown = video.srcObject ? video.srcObject.getVideoTracks()[0] || null : null;
+    if (shown !== track) {
+      video.srcObject = track ? new MediaStream([track]) : null;
+    }
+    video.hidden = !track;
+    if (track && video.paused) {
+      play(video);
+    }
+  }
+
+  function updateTile(tile, spec) {
+    const participant = spec.participant;
+    const name = tile.querySelector('.tile-name');
+    if (spec.source === 'screen') {
+      bindText(name, spec.self ? 'tile.screen.you' : 'tile.screen', { name: participant.name });
+    } else {
+      name.removeAttribute('data-i18n');
+      name.removeAttribute('data-i18n-args');
+      name.textContent = participant.name;
+    }
+    const you = tile.querySelector('.tile-you');
+    you.hidden = !(spec.self && spec.source === 'camera');
+    if (!you.hidden) {
+      bindText(you, 'tile.you');
+    }
+    tile.querySelector('.tile-initial').textContent = initialOf(participant.name);
+    const microphone = spec.self ? Boolean(media.tracks.microphone) && !prefs.micMuted : participant.media.microphone;
+    const camera = spec.source === 'screen' || (spec.self ? Boolean(spec.track) : participant.media.camera && Boolean(spec.track));
+    // Audio only: received video is not shown (your own preview stays).
+    const suppressed = !spec.self && prefs.audioOnly && Boolean(spec.track);
+    const show = Boolean(spec.track) && camera && !suppressed;
+    tile.dataset.microphone = microphone ? 'on' : 'off';
+    tile.dataset.camera = camera ? 'on' : 'off';
+    tile.dataset.video = show ? 'shown' : 'hidden';
+    tile.dataset.speaking = String(spec.source === 'camera' && speaking.has(participant.id));
+    tile.querySelector('.tile-note').hidden = !suppressed;
+    attachVideo(tile.querySelector('video'), show ? spec.track : null);
+  }
+
+  function releaseTile(tile) {
+    const video = tile.querySelector('video');
+    if (video) {
+      video.srcObject = null;
+    }
+  }
+
+  function renderStage() {
+    const specs = tileSpecs();
+    const existing = new Map(Array.from(ui.videoGrid.children, (tile) => [tile.dataset.key, tile]));
+    const ordered = specs.map((spec) => {
+      const tile = existing.get(spec.key) || createTile(spec);
+      existing.delete(spec.key);
+      updateTile(tile, spec);
+      return tile;
+    });
+    for (const tile of existing.values()) {
+      releaseTile(tile);
+      tile.remove();
+    }
+    // Moves only what is out of place, so that playing videos are left alone.
+    ordered.forEach((tile, index) => {
+      if (ui.videoGrid.children[index] !== tile) {
+        ui.videoGrid.insertBefore(tile, ui.videoGrid.children[index] || null);
+      }
+    });
+    ui.videoGrid.hidden = ordered.length === 0;
+    ui.videoGrid.dataset.count = String(Math.min(ordered.length, 9));
+    ui.stagePlaceholder.hidden = ordered.length > 0;
+  }
+
+  // --- Controls --------------------------------------------------------------------------------
+
+  function renderMediaControls() {
+    const current = media;
+    const microphoneOn = Boolean(current.tracks.microphone) && !prefs.micMuted;
+    ui.micToggle.setAttribute('aria-pressed', String(!microphoneOn));
+    ui.cameraToggle.setAttribute('aria-pressed', String(!current.tracks.camera));
+    ui.cameraToggle.disabled = prefs.audioOnly;
+    ui.screenToggle.setAttribute('aria-pressed', String(Boolean(current.tracks.screen)));
+    ui.screenToggle.hidden = !canShareScreen();
+    ui.audioOnlyToggle.setAttribute('aria-pressed', String(prefs.audioOnly));
+    ui.micToggle.setAttribute('aria-busy', String(current.busy.microphone));
+    ui.cameraToggle.setAttribute('aria-busy', String(current.busy.camera));
+    ui.screenToggle.setAttribute('aria-busy', String(current.busy.screen));
+  }
+
+  function renderMedia() {
+    renderMediaControls();
+    renderStage();
+  }
+
+  /** Starts the media of a meeting that was just joined. Never throws. */
+  async function startMedia() {
+    stopMedia();
+    const current = newMedia();
+    current.active = true;
+    media = current;
+    renderMedia();
+    if (!mediaDevicesAvailable() || !peerConnectionsAvailable()) {
+      showNotice('media.unsupported', null, 'warning');
+      return;
+    }
+    const wantCamera = prefs.cameraWanted && !prefs.audioOnly;
+    current.busy.microphone = true;
+    current.busy.camera = wantCamera;
+    renderMediaControls();
+    const got = await acquire(true, wantCamera, false);
+    current.busy.microphone = false;
+    current.busy.camera = false;
+    if (media !== current || !current.active) {
+      stopTrack(got.microphone);
+      stopTrack(got.camera);
+      return;
+    }
+    try {
+      if (got.microphone) {
+        addSource(current, 'microphone', got.microphone);
+      }
+      if (got.camera) {
+        addSource(current, 'camera', got.camera);
+      }
+    } catch (_) {
+      mediaNoticeOnce(current, 'media.publish_failed');
+    }
+    renderMedia();
+    refreshDevices();
+    negotiatePublish(current);
+  }
+
+  /** Ends all media of the meeting: devices off, connections closed, tiles gone. */
+  function stopMedia() {
+    const current = media;
+    current.active = false;
+    if (current.answerWaiter) {
+      current.answerWaiter.reject('closed');
+    }
+    for (const source of SOURCES) {
+      stopTrack(current.tracks[source]);
+    }
+    for (const pc of [current.publish, current.subscribe]) {
+      if (pc) {
+        try {
+          pc.close();
+        } catch (_) {
+          // Closed already.
+        }
+      }
+    }
+    for (const audio of current.audioElements.values()) {
+      audio.srcObject = null;
+      audio.remove();
+    }
+    for (const key of Array.from(meters.keys())) {
+      detachMeter(key);
+    }
+    speaking.clear();
+    for (const tile of Array.from(ui.videoGrid.children)) {
+      releaseTile(tile);
+      tile.remove();
+    }
+    ui.videoGrid.hidden = true;
+    ui.stagePlaceholder.hidden = false;
+    media = newMedia();
+    renderMediaControls();
+  }
+
+  async function enableSource(current, source) {
+    if (current.busy[source] || current.tracks[source]) {
+      return null;
+    }
+    current.busy[source] = true;
+    renderMediaControls();
+    const got = await acquire(source === 'microphone', source === 'camera', false);
+    current.busy[source] = false;
+    const track = got[source];
+    if (media !== current || !current.active || current.tracks[source]) {
+      stopTrack(track);
+      renderMediaControls();
+      return null;
+    }
+    if (track) {
+      addSource(current, source, track);
+      negotiatePublish(current);
+      refreshDevices();
+    }
+    renderMedia();
+    return track;
+  }
+
+  async function toggleMicrophone() {
+    const current = media;
+    if (!current.active || current.busy.microphone) {
+      return;
+    }
+    const track = current.tracks.microphone;
+    if (!track) {
+      const wasMuted = prefs.micMuted;
+      prefs.micMuted = false;
+      if (await enableSource(current, 'microphone')) {
+        announce('announce.unmuted');
+      } else {
+        prefs.micMuted = wasMuted;
+        renderMediaControls();
+      }
+      return;
+    }
+    prefs.micMuted = !prefs.micMuted;
+    track.enabled = !prefs.micMuted;
+    announce(prefs.micMuted ? 'announce.muted' : 'announce.unmuted');
+    renderMedia();
+    sendMediaState();
+  }
+
+  async function toggleCamera() {
+    const current = media;
+    if (!current.active || current.busy.camera || prefs.audioOnly) {
+      return;
+    }
+    if (current.tracks.camera) {
+      prefs.cameraWanted = false;
+      removeSource(current, 'camera');
+      announce('announce.camera.off');
+      return;
+    }
+    if (await enableSource(current, 'camera')) {
+      prefs.cameraWanted = true;
+      announce('announce.camera.on');
+    }
+  }
+
+  async function toggleScreenShare() {
+    const current = media;
+    if (!current.active || current.busy.screen) {
+      return;
+    }
+    if (current.tracks.screen) {
+      removeSource(current, 'screen');
+      announce('announce.screen.off');
+      return;
+    }
+    if (!canShareScreen() || !peerConnectionsAvailable()) {
+      showNotice('media.screen.failed', null, 'warning');
+      return;
+    }
+    current.busy.screen = true;
+    renderMediaControls();
+    let stream = null;
+    try {
+      // Called straight from the click: browsers demand a user gesture for this.
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+    } catch (error) {
+      showNotice(errorName(error) === 'NotAllowedError' ? 'media.screen.cancelled' : 'media.screen.failed', null,
+        errorName(error) === 'NotAllowedError' ? 'info' : 'warning');
+    }
+    current.busy.screen = false;
+    const track = stream ? stream.getVideoTracks()[0] || null : null;
+    if (stream) {
+      for (const other of stream.getTracks()) {
+        if (other !== track) {
+          other.stop();
+        }
+      }
+    }
+    if (media !== current || !current.active || current.tracks.screen) {
+      stopTrack(track);
+      renderMediaControls();
+      return;
+    }
+    if (track) {
+      addSource(current, 'screen', track);
+      negotiatePublish(current);
+      announce('announce.screen.on');
+    }
+    renderMedia();
+  }
+
+  function setAudioOnly(on) {
+    const current = media;
+    prefs.audioOnly = on;
+    if (on && current.tracks.camera) {
+      removeSource(current, 'camera');
+    } else if (!on && current.active && prefs.cameraWanted && !current.tracks.camera) {
+      enableSource(current, 'camera');
+    }
+    announce(on ? 'announce.audio_only.on' : 'announce.audio_only.off');
+    renderMedia();
+  }
+
+  async function switchDevice(source, deviceId) {
+    prefs.deviceId[source] = deviceId || null;
+    const current = media;
+    const old = current.tracks[source];
+    if (!current.active || !old || current.busy[source]) {
+      // Used the next time the device is turned on.
+      return;
+    }
+    current.busy[source] = true;
+    renderMediaControls();
+    const got = await acquire(source === 'microphone', source === 'camera', true);
+    current.busy[source] = false;
+    const track = got[source];
+    if (media !== current || !current.active || current.tracks[source] !== old || !track) {
+      stopTrack(track);
+      renderMediaControls();
+      refreshDevices();
+      return;
+    }
+    if (source === 'microphone') {
+      track.enabled = !prefs.micMuted;
+    }
+    if ('contentHint' in track) {
+      track.contentHint = old.contentHint;
+    }
+    const transceiver = current.transceivers[source];
+    try {
+      if (transceiver && !isStopped(transceiver)) {
+        await transceiver.sender.replaceTrack(track);
+      }
+    } catch (_) {
+      track.stop();
+      showNotice('media.failed.' + source, null, 'warning');
+      renderMediaControls();
+      return;
+    }
+    if (media !== current || current.tracks[source] !== old) {
+      track.stop();
+      return;
+    }
+    current.tracks[source] = track;
+    track.addEventListener('ended', () => onLocalTrackEnded(current, source, track));
+    old.stop();
+    if (source === 'microphone') {
+      attachMeter('local', session.you, track);
+    }
+    renderMedia();
+    refreshDevices();
+  }
+
+  /**
+   * A read-only, non-enumerable handle for the browser tests (tests/browser/media.test.js): they
+   * read the peer connections' getStats() and the list of received tracks. It gives nothing that
+   * the page's own scripts could not reach anyway.
+   */
+  function exposeDebugHandle() {
+    const handle = Object.freeze({
+      get publish() {
+        return media.publish;
+      },
+      get subscribe() {
+        return media.subscribe;
+      },
+      get tracks() {
+        return Array.from(media.remote.values(), (entry) => ({
+          mid: entry.mid, participant: entry.participant, source: entry.source, kind: entry.kind,
+        }));
+      },
+    });
+    Object.defineProperty(window, 'kammerDebug', { value: handle, enumerable: false, writable: false, configurable: false });
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Wiring
 
   function prefillFromUrl() {
@@ -1360,7 +2780,25 @@
         startJoin(lastJoin);
       }
     });
-    window.addEventListener('pagehide', () => dropConnection());
+    ui.micToggle.addEventListener('click', toggleMicrophone);
+    ui.cameraToggle.addEventListener('click', toggleCamera);
+    ui.screenToggle.addEventListener('click', toggleScreenShare);
+    ui.audioOnlyToggle.addEventListener('click', () => setAudioOnly(!prefs.audioOnly));
+    ui.devicesToggle.addEventListener('click', () => {
+      togglePanel('devices', ui.devicesPanel);
+      if (panelOpen.devices) {
+        refreshDevices();
+      }
+    });
+    ui.cameraSelect.addEventListener('change', () => switchDevice('camera', ui.cameraSelect.value));
+    ui.microphoneSelect.addEventListener('change', () => switchDevice('microphone', ui.microphoneSelect.value));
+    if (navigator.mediaDevices && typeof navigator.mediaDevices.addEventListener === 'function') {
+      navigator.mediaDevices.addEventListener('devicechange', () => refreshDevices());
+    }
+    window.addEventListener('pagehide', () => {
+      stopMedia();
+      dropConnection();
+    });
   }
 
   /** Shows the operator's notice from `/info` (for example a security warning) in the footer. */
@@ -1385,6 +2823,8 @@
     setConnectionState('idle');
     prefillFromUrl();
     wire();
+    exposeDebugHandle();
+    renderMediaControls();
     ui.joinSubmit.disabled = false;
     loadServerNotice();
   }

@@ -5,139 +5,37 @@
 // Needs the Debian package `chromium`. Nothing here is skipped: a missing binary or browser fails.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
-import { chromium } from 'playwright-core';
+import { Kammer, chromiumExecutable, kammerBinary, launchChromium, roomName, step as stepWith } from './support.js';
 
 const require = createRequire(import.meta.url);
 const AXE_PATH = require.resolve('axe-core/axe.min.js');
 const PROTOCOL_DOC = new URL('../../docs/protocol.md', import.meta.url);
 
-const CHROMIUM_CANDIDATES = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'];
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--headless=new',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
-const SERVER_START_TIMEOUT_MS = 60_000;
 const STEP_TIMEOUT_MS = 10_000;
 const SCREENSHOT_JOIN = '/tmp/kammer-join.png';
 const SCREENSHOT_MEETING = '/tmp/kammer-meeting.png';
 
-let server = null;
-let stateDir = null;
+const kammer = new Kammer();
 let baseUrl = null;
 let browser = null;
-const serverOutput = { stdout: '', stderr: '' };
-
-// ------------------------------------------------------------------------------------------------
-// Server and browser
-
-function kammerBinary() {
-  const bin = process.env.KAMMER_BIN;
-  if (!bin) {
-    throw new Error('KAMMER_BIN is not set. Run: KAMMER_BIN=/path/to/kammer npm test');
-  }
-  if (!existsSync(bin) || !statSync(bin).isFile()) {
-    throw new Error(`KAMMER_BIN=${bin} does not exist or is not a file; build the kammer binary first.`);
-  }
-  return bin;
-}
-
-function chromiumExecutable() {
-  const found = CHROMIUM_CANDIDATES.find((candidate) => existsSync(candidate));
-  if (!found) {
-    throw new Error(
-      `No Chromium at ${CHROMIUM_CANDIDATES.join(' or ')}: the Debian package "chromium" must be installed ` +
-        '(apt-get install chromium).',
-    );
-  }
-  return found;
-}
-
-function appendCapped(key, chunk) {
-  serverOutput[key] = (serverOutput[key] + chunk).slice(-200_000);
-}
-
-function serverLog() {
-  return `--- kammer stdout ---\n${serverOutput.stdout}\n--- kammer stderr ---\n${serverOutput.stderr}`;
-}
-
-/** Starts `kammer demo` on a free port and resolves with the URL it prints. */
-async function startServer() {
-  const bin = kammerBinary();
-  stateDir = await mkdtemp(join(tmpdir(), 'kammer-browser-'));
-  server = spawn(bin, ['demo', '--port', '0', '--state-dir', stateDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout.setEncoding('utf8');
-  server.stderr.setEncoding('utf8');
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`kammer printed no "URL: https://…" line within ${SERVER_START_TIMEOUT_MS / 1000} s.\n${serverLog()}`));
-    }, SERVER_START_TIMEOUT_MS);
-    server.stdout.on('data', (chunk) => {
-      appendCapped('stdout', chunk);
-      const match = serverOutput.stdout.match(/URL:\s+(https:\/\/\S+)/);
-      if (match) {
-        clearTimeout(timer);
-        resolve(new URL('/', match[1]).href);
-      }
-    });
-    server.stderr.on('data', (chunk) => appendCapped('stderr', chunk));
-    server.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`could not start ${bin}: ${error.message}`));
-    });
-    server.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`kammer exited before it was ready (code ${code}, signal ${signal}).\n${serverLog()}`));
-    });
-  });
-}
-
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode !== null) {
-    return;
-  }
-  const exited = new Promise((resolve) => server.once('exit', resolve));
-  server.kill('SIGTERM');
-  const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5_000));
-  if ((await Promise.race([exited, timeout])) === 'timeout') {
-    server.kill('SIGKILL');
-    await exited;
-  }
-}
 
 before(async () => {
   // Both checks first, so that a missing binary or browser fails before anything starts.
   kammerBinary();
-  const executablePath = chromiumExecutable();
-  baseUrl = await startServer();
-  browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, timeout: 30_000 });
-}, { timeout: SERVER_START_TIMEOUT_MS + 40_000 });
+  chromiumExecutable();
+  baseUrl = await kammer.start();
+  browser = await launchChromium();
+}, { timeout: 100_000 });
 
 after(async () => {
   if (browser) {
     await browser.close().catch(() => {});
   }
-  await stopServer();
-  if (stateDir) {
-    await rm(stateDir, { recursive: true, force: true });
-  }
+  await kammer.stop();
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -159,12 +57,8 @@ async function newPage(locale, options = {}) {
 }
 
 /** Awaits `promise`, prefixing a failure with what the test was waiting for. */
-async function step(what, promise) {
-  try {
-    return await promise;
-  } catch (error) {
-    throw new Error(`${what}: ${error.message}\n${serverLog().slice(-4_000)}`);
-  }
+function step(what, promise) {
+  return stepWith(kammer, what, promise);
 }
 
 function visible(page, selector, what) {
@@ -221,10 +115,6 @@ async function runAxe(page, label) {
     console.log(`axe (${label}), not blocking:\n${JSON.stringify(minor, null, 2)}`);
   }
   assert.deepEqual(blocking, [], `axe found serious or critical violations on ${label}:\n${JSON.stringify(blocking, null, 2)}`);
-}
-
-function roomName() {
-  return `r-${randomBytes(6).toString('hex')}`;
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -262,10 +262,10 @@ pub(super) fn answer_publish(
             .and_then(|mid| tracks.iter().find(|track| &track.mid == mid))
             .map(|track| track.source);
         let sends = matches!(media.direction(), Direction::SendOnly | Direction::SendRecv);
-        let codec = source
-            .filter(|_| sends && !media.is_rejected())
-            .and_then(|_| choose_codec(media));
-        let (Some(source), Some(codec)) = (source, codec) else {
+        let codec = (media.is_rtp() && !media.is_rejected())
+            .then(|| choose_codec(media))
+            .flatten();
+        let Some(codec) = codec else {
             answer.media.push(rejected(media));
             continue;
         };
@@ -273,8 +273,15 @@ pub(super) fn answer_publish(
         section.connection = Some(Connection::placeholder());
         section.mid.clone_from(&media.mid);
         add_transport(&mut section, local);
-        section.direction = Some(Direction::RecvOnly);
         section.add_codec(&codec);
+        let Some(source) = source.filter(|_| sends) else {
+            // Not sending now (a camera turned off): kept in the bundle, inactive, so that the
+            // client may use the section again in a later offer.
+            section.direction = Some(Direction::Inactive);
+            answer.media.push(section);
+            continue;
+        };
+        section.direction = Some(Direction::RecvOnly);
         for uri in [MID_URI, AUDIO_LEVEL_URI, ABS_SEND_TIME_URI] {
             if let Some(id) = media.extmap_id(uri) {
                 section.extmaps.push(ExtMap::new(id, uri));
@@ -342,11 +349,23 @@ pub(super) fn offer_subscribe(
                 ],
             });
         } else {
+            // Ended. Transport attributes without candidates: some stacks want them even on
+            // a rejected section.
+            add_transport(&mut section, local);
+            section.candidates.clear();
+            section.end_of_candidates = false;
             section.direction = Some(Direction::Inactive);
         }
         offer.media.push(section);
     }
     bundle(&mut offer);
+    if offer.groups.is_empty() && !offer.media.is_empty() {
+        // Every section ended: browsers still expect the BUNDLE group they agreed to.
+        offer.groups.push(Group {
+            semantics: "BUNDLE".to_owned(),
+            mids: offer.media.iter().filter_map(|m| m.mid.clone()).collect(),
+        });
+    }
     offer
 }
 

@@ -724,3 +724,49 @@ fn codecs_are_chosen_vp8_then_vp9_then_h264_and_opus_for_audio() {
     let none = offer("m=audio 9 UDP/TLS/RTP/SAVPF 0 8\r\n");
     assert!(negotiate::choose_codec_for_tests(&none.media[0]).is_none());
 }
+
+#[test]
+fn a_section_not_in_the_track_list_stays_in_the_bundle_as_inactive() {
+    let mut net = Net::new();
+    net.join(1);
+    net.join(2);
+    let offer = net.member(1).publish.publish_offer(&[
+        OutgoingTrack {
+            mid: "0",
+            kind: MediaKind::Audio,
+            ssrc: 5,
+        },
+        OutgoingTrack {
+            mid: "1",
+            kind: MediaKind::Video,
+            ssrc: 6,
+        },
+    ]);
+    let now = net.now;
+    net.sfu.handle_command(
+        now,
+        MediaCommand::Publish {
+            participant: 1,
+            sdp: offer,
+            tracks: vec![PublishTrack {
+                mid: "0".to_owned(),
+                source: TrackSource::Microphone,
+            }],
+        },
+    );
+    let Some(MediaEvent::PublishAnswer { sdp, .. }) = net.sfu.poll_event() else {
+        panic!("an answer");
+    };
+    let answer = SessionDescription::parse(&sdp).expect("parses");
+    let camera = answer.media_by_mid("1").expect("camera section");
+    assert!(!camera.is_rejected());
+    assert_eq!(camera.direction(), crate::media::sdp::Direction::Inactive);
+    assert_eq!(
+        answer.bundle_group().expect("bundle").mids,
+        ["0".to_owned(), "1".to_owned()]
+    );
+    let Some(MediaEvent::SubscribeOffer { tracks, .. }) = net.sfu.poll_event() else {
+        panic!("Bob's offer");
+    };
+    assert_eq!(tracks.len(), 1, "only the microphone is published");
+}
