@@ -143,6 +143,9 @@ pub enum MediaEvent {
 
 type TransportId = u64;
 
+/// Sections of a subscriber's connection from which ended ones are recycled for new tracks.
+const RECYCLE_FROM: usize = 32;
+
 /// Most addresses one transport may validate (one per candidate pair the peer tries).
 const MAX_ADDRESSES: usize = 8;
 
@@ -328,6 +331,8 @@ struct Slot {
     offered: bool,
     /// The subscriber's answer rejected the section.
     refused: bool,
+    /// The offer version that first showed the section ended, once one did.
+    ended_in: Option<u64>,
     cache: NackCache,
 }
 
@@ -337,6 +342,8 @@ struct Subscriber {
     slots: Vec<Slot>,
     next_mid: u64,
     version: u64,
+    /// The version of the last offer the subscriber answered.
+    answered: u64,
     outstanding: Option<Vec<String>>,
     dirty: bool,
     extensions: Extensions,
@@ -522,6 +529,7 @@ impl<E: Entropy> Sfu<E> {
                     slots: Vec::new(),
                     next_mid: 0,
                     version: 0,
+                    answered: 0,
                     outstanding: None,
                     dirty: false,
                     extensions: Extensions::default(),
@@ -673,6 +681,7 @@ impl<E: Entropy> Sfu<E> {
         let mids: Vec<&str> = offered.iter().map(String::as_str).collect();
         let read = negotiate::read_subscribe_answer(&answer, &mids)?;
         subscriber.outstanding = None;
+        subscriber.answered = version;
         subscriber.extensions = read.extensions;
         for slot in &mut subscriber.slots {
             slot.refused = slot.offered && slot.live && !read.accepted.contains(&slot.mid);
@@ -732,7 +741,7 @@ impl<E: Entropy> Sfu<E> {
                 }
                 let mid = subscriber.next_mid.to_string();
                 subscriber.next_mid += 1;
-                subscriber.slots.push(Slot {
+                let slot = Slot {
                     mid,
                     track: *key,
                     kind: key.source.kind(),
@@ -741,12 +750,29 @@ impl<E: Entropy> Sfu<E> {
                     live: true,
                     offered: false,
                     refused: false,
+                    ended_in: None,
                     cache: NackCache::new(if key.source.kind() == TrackKind::Video {
                         cache
                     } else {
                         0
                     }),
-                });
+                };
+                // In long meetings the list of sections would only grow: past a size, a new
+                // track takes the place of a section whose end the subscriber has answered
+                // (JSEP recycling, with a new mid).
+                let answered = subscriber.answered;
+                let recyclable = (subscriber.slots.len() >= RECYCLE_FROM)
+                    .then(|| {
+                        subscriber
+                            .slots
+                            .iter()
+                            .position(|old| old.ended_in.is_some_and(|v| v <= answered))
+                    })
+                    .flatten();
+                match recyclable {
+                    Some(index) => subscriber.slots[index] = slot,
+                    None => subscriber.slots.push(slot),
+                }
                 changed = true;
             }
             if changed {
@@ -824,8 +850,12 @@ impl<E: Entropy> Sfu<E> {
             })
             .collect();
         subscriber.outstanding = Some(subscriber.slots.iter().map(|s| s.mid.clone()).collect());
+        let version = subscriber.version;
         for slot in &mut subscriber.slots {
             slot.offered = true;
+            if !slot.live && slot.ended_in.is_none() {
+                slot.ended_in = Some(version);
+            }
         }
         self.events.push_back(MediaEvent::SubscribeOffer {
             participant,

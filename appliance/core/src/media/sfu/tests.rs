@@ -652,6 +652,7 @@ fn slot(kind: TrackKind, payload_type: u8) -> Slot {
         live: true,
         offered: true,
         refused: false,
+        ended_in: None,
         cache: NackCache::new(0),
     }
 }
@@ -769,4 +770,31 @@ fn a_section_not_in_the_track_list_stays_in_the_bundle_as_inactive() {
         panic!("Bob's offer");
     };
     assert_eq!(tracks.len(), 1, "only the microphone is published");
+}
+
+#[test]
+fn sections_of_ended_tracks_are_recycled_in_long_meetings() {
+    let mut net = two();
+    for round in 0..40u64 {
+        let id = 10 + round;
+        net.join(id);
+        net.publish(id);
+        net.sfu
+            .handle_command(net.now, MediaCommand::Leave { participant: id });
+        net.members.retain(|member| member.id != id);
+        net.settle();
+    }
+    let (_, sdp, tracks) = net.member(2).offers.last().cloned().expect("offers");
+    let offer = SessionDescription::parse(&sdp).expect("parses");
+    assert!(
+        offer.media.len() <= RECYCLE_FROM + 2,
+        "{} sections after 40 publishers came and went",
+        offer.media.len()
+    );
+    assert_eq!(tracks.len(), 2, "Alice's two tracks are still received");
+    net.advance(Duration::from_millis(100));
+    net.send(1, true, 1);
+    net.settle();
+    assert_eq!(net.received(2).len(), 1);
+    assert!(net.refused.is_empty(), "{:?}", net.refused);
 }
