@@ -36,9 +36,25 @@ fn config_check_accepts_a_valid_file_and_names_every_problem_of_an_invalid_one()
     let (ok, stdout, stderr) = kammer(&["config", "check", good.to_str().expect("utf8")]);
     assert!(ok, "{stderr}");
     assert!(
-        stdout.contains("valid (listen 0.0.0.0:443, TLS 1.2 refused, metrics on)"),
+        stdout.contains(
+            "valid (listen 0.0.0.0:443, TLS 1.2 refused, metrics on, media udp 0.0.0.0:10000)"
+        ),
         "{stdout}"
     );
+
+    // Files that exist but are not a matching certificate and key are named too.
+    let swapped = dir.path().join("swapped.toml");
+    std::fs::write(
+        &swapped,
+        std::fs::read_to_string(&good)
+            .expect("read")
+            .replace("server.key", "ca.pem"),
+    )
+    .expect("write");
+    let (ok, _, stderr) = kammer(&["config", "check", swapped.to_str().expect("utf8")]);
+    assert!(!ok, "a certificate is not a private key");
+    assert!(stderr.contains("swapped.toml: tls:"), "{stderr}");
+    assert!(stderr.contains("ca.pem"), "{stderr}");
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(

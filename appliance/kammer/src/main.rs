@@ -74,9 +74,13 @@ fn main() -> ExitCode {
         Command::Serve { config } => load(&config).and_then(|config| run(config, None)),
         Command::Config {
             command: ConfigCommand::Check { file },
-        } => load(&file).map(|config| {
+        } => load(&file).and_then(|config| {
+            // The certificate and key must also parse, match the policy and belong together,
+            // exactly as `serve` will read them.
+            tls::server_config(&config.certificate, &config.private_key, config.tls12)
+                .map_err(|error| anyhow::anyhow!("{}: tls: {error}", file.display()))?;
             println!(
-                "{}: valid (listen {}, TLS 1.2 {}, metrics {})",
+                "{}: valid (listen {}, TLS 1.2 {}, metrics {}, media {})",
                 file.display(),
                 config.listen,
                 match config.tls12 {
@@ -88,7 +92,12 @@ fn main() -> ExitCode {
                 } else {
                     "off"
                 },
+                config
+                    .media
+                    .as_ref()
+                    .map_or_else(|| "off".to_owned(), |media| format!("udp {}", media.listen)),
             );
+            Ok(())
         }),
         Command::Pki {
             command: PkiCommand::DevCa { dir },
