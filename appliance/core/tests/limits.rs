@@ -17,7 +17,7 @@ fn malformed_oversized_unknown_and_binary_get_codes_and_keep_the_connection() {
     let (bob, bob_id) = sim.wait_in_lobby("r1", "Bob", alice);
     sim.admit(alice, bob, bob_id);
 
-    let big = format!(r#"{{"type":"chat","text":"{}"}}"#, "a".repeat(20_000));
+    let big = format!(r#"{{"type":"chat","text":"{}"}}"#, "a".repeat(70_000));
     for (frame, code) in [
         (&b"{not json"[..], ErrorCode::Malformed),
         (
