@@ -1,0 +1,251 @@
+//! What the key manager is told: where its state lives and which backend holds the keys.
+//!
+//! Values are parsed and validated here ([`Tcti::from_str`], [`PcrPolicy::new`]); a
+//! [`KeyConfig`] can only be built from validated parts.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// A configuration value that is not acceptable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The TCTI string is neither `device:PATH` nor `swtpm:host=IP,port=N`.
+    #[error(
+        "TPM interface {0:?} is neither \"device:/dev/tpmrm0\" nor \"swtpm:host=127.0.0.1,port=N\""
+    )]
+    Tcti(String),
+    /// swtpm must be reached over loopback: TPM commands over a network are unprotected.
+    #[error("the swtpm host {0} is not a loopback address")]
+    RemoteSwtpm(IpAddr),
+    /// A PCR list that is not of the form `sha256:7,11` or `none`.
+    #[error("PCR list {0:?} is not of the form \"sha256:7,11\" or \"none\"")]
+    PcrList(String),
+    /// A PCR index outside 0..=23.
+    #[error("PCR {0} does not exist (PCRs are numbered 0 to 23)")]
+    PcrIndex(u8),
+}
+
+/// How to reach the TPM: the TCTI (TPM command transmission interface) of tpm2-tss.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tcti {
+    /// A kernel TPM device, normally `/dev/tpmrm0` (the kernel's resource manager).
+    Device(PathBuf),
+    /// The swtpm simulator over TCP on a loopback address (tests, image build host).
+    Swtpm {
+        /// The loopback address swtpm listens on.
+        host: IpAddr,
+        /// Its command port (the control port is the next one).
+        port: u16,
+    },
+}
+
+impl FromStr for Tcti {
+    type Err = ConfigError;
+
+    /// Parses `device:/dev/tpmrm0` or `swtpm:host=127.0.0.1,port=2321`.
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let bad = || ConfigError::Tcti(s.to_owned());
+        if let Some(path) = s.strip_prefix("device:") {
+            if !path.starts_with('/') || path.contains(',') {
+                return Err(bad());
+            }
+            return Ok(Tcti::Device(PathBuf::from(path)));
+        }
+        let options = s.strip_prefix("swtpm:").ok_or_else(bad)?;
+        let (mut host, mut port) = (None, None);
+        for option in options.split(',') {
+            match option.split_once('=') {
+                Some(("host", value)) if host.is_none() => {
+                    host = Some(value.parse::<IpAddr>().map_err(|_| bad())?);
+                }
+                Some(("port", value)) if port.is_none() => {
+                    port = Some(value.parse::<u16>().map_err(|_| bad())?);
+                }
+                _ => return Err(bad()),
+            }
+        }
+        let (host, port) = (host.ok_or_else(bad)?, port.ok_or_else(bad)?);
+        if !host.is_loopback() {
+            return Err(ConfigError::RemoteSwtpm(host));
+        }
+        Ok(Tcti::Swtpm { host, port })
+    }
+}
+
+impl fmt::Display for Tcti {
+    /// The tpm2-tss TCTI configuration string.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tcti::Device(path) => write!(f, "device:{}", path.display()),
+            Tcti::Swtpm { host, port } => write!(f, "swtpm:host={host},port={port}"),
+        }
+    }
+}
+
+/// The SHA-256 PCRs the storage secret is sealed to: sorted, without duplicates, each 0..=23.
+/// Empty means no PCR binding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PcrPolicy(Vec<u8>);
+
+impl PcrPolicy {
+    /// The highest PCR index of a PC-client TPM.
+    pub const MAX_INDEX: u8 = 23;
+
+    /// Validates a list of PCR indices (order and duplicates do not matter).
+    pub fn new(indices: impl IntoIterator<Item = u8>) -> Result<Self, ConfigError> {
+        let mut pcrs: Vec<u8> = indices.into_iter().collect();
+        if let Some(&bad) = pcrs.iter().find(|&&i| i > Self::MAX_INDEX) {
+            return Err(ConfigError::PcrIndex(bad));
+        }
+        pcrs.sort_unstable();
+        pcrs.dedup();
+        Ok(Self(pcrs))
+    }
+
+    /// No PCR binding.
+    pub fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The PCR indices, ascending.
+    pub fn indices(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Whether the policy binds to no PCR.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for PcrPolicy {
+    /// `sha256:7,11`, or `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        f.write_str("sha256:")?;
+        for (n, index) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{index}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for PcrPolicy {
+    type Err = ConfigError;
+
+    /// Parses what [`Display`](fmt::Display) writes.
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        if s == "none" {
+            return Ok(Self::none());
+        }
+        let bad = || ConfigError::PcrList(s.to_owned());
+        let list = s.strip_prefix("sha256:").ok_or_else(bad)?;
+        let indices = list
+            .split(',')
+            .map(|i| i.parse::<u8>().map_err(|_| bad()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(indices)
+    }
+}
+
+/// Which backend holds the keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// TPM 2.0: keys are created in and never leave the TPM; the storage secret is sealed to it.
+    Tpm {
+        /// How to reach the TPM.
+        tcti: Tcti,
+        /// The PCRs the storage secret is sealed to.
+        pcrs: PcrPolicy,
+    },
+    /// **Insecure, for development**: keys and the storage secret are files (mode 0600).
+    Soft,
+}
+
+/// The key manager's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyConfig {
+    pub(crate) state_dir: PathBuf,
+    pub(crate) backend: Backend,
+}
+
+impl KeyConfig {
+    /// Keys live in `<state_dir>/keys/`, created with mode 0700 if missing.
+    pub fn new(state_dir: impl Into<PathBuf>, backend: Backend) -> Self {
+        Self {
+            state_dir: state_dir.into(),
+            backend,
+        }
+    }
+
+    /// The directory holding the key files: `<state_dir>/keys`.
+    pub fn key_dir(&self) -> PathBuf {
+        self.state_dir.join("keys")
+    }
+
+    /// The configured backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcti_strings_round_trip() {
+        for s in [
+            "device:/dev/tpmrm0",
+            "swtpm:host=127.0.0.1,port=2321",
+            "swtpm:host=::1,port=1",
+        ] {
+            let tcti: Tcti = s.parse().expect("valid");
+            assert_eq!(tcti.to_string(), s);
+        }
+        assert_eq!(
+            "swtpm:port=9,host=127.0.0.2".parse::<Tcti>(),
+            Ok(Tcti::Swtpm {
+                host: "127.0.0.2".parse().expect("address"),
+                port: 9
+            })
+        );
+    }
+
+    #[test]
+    fn bad_tctis_are_refused() {
+        for s in [
+            "",
+            "mssim:host=127.0.0.1,port=2321",
+            "device:",
+            "device:relative",
+            "swtpm:host=127.0.0.1",
+            "swtpm:host=127.0.0.1,port=2321,port=2",
+            "swtpm:host=localhost,port=2321",
+            "swtpm:host=127.0.0.1,port=70000",
+        ] {
+            assert!(s.parse::<Tcti>().is_err(), "{s}");
+        }
+        assert!(matches!(
+            "swtpm:host=10.0.0.1,port=2321".parse::<Tcti>(),
+            Err(ConfigError::RemoteSwtpm(_))
+        ));
+    }
+
+    #[test]
+    fn pcr_policy_is_sorted_and_bounded() {
+        let policy = PcrPolicy::new([11, 7, 11]).expect("valid");
+        assert_eq!(policy.indices(), &[7, 11]);
+        assert_eq!(policy.to_string(), "sha256:7,11");
+        assert_eq!("sha256:7,11".parse::<PcrPolicy>(), Ok(policy));
+        assert_eq!("none".parse::<PcrPolicy>(), Ok(PcrPolicy::none()));
+        assert_eq!(PcrPolicy::new([24]), Err(ConfigError::PcrIndex(24)));
+    }
+}

@@ -1,0 +1,119 @@
+//! What can go wrong in the key manager.
+
+use std::path::PathBuf;
+
+use crate::Role;
+use crate::config::PcrPolicy;
+
+/// An error of the key manager. Messages never contain key material.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A file or directory of the key state could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// `open` found no keys: the key ceremony (`init`) has not run for this state directory.
+    #[error("{dir} holds no keys: run the key ceremony (`kammer keys init`) first")]
+    NotInitialized {
+        /// The key directory.
+        dir: PathBuf,
+    },
+    /// The state directory was created by the other backend.
+    #[error("{dir} holds keys of the {found} backend, but the {configured} backend is configured")]
+    BackendMismatch {
+        /// The key directory.
+        dir: PathBuf,
+        /// The backend named in the directory.
+        found: String,
+        /// The configured backend.
+        configured: &'static str,
+    },
+    /// A file of the key state is malformed.
+    #[error("{path} is damaged: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A TPM command failed.
+    #[error("the TPM refused {operation}: {source}")]
+    Tpm {
+        /// What the key manager asked the TPM to do.
+        operation: &'static str,
+        /// The TPM's or tpm2-tss's error.
+        source: tss_esapi::Error,
+    },
+    /// The TPM's storage key differs from the one the keys were created under: the TPM was
+    /// cleared or replaced, and the keys in the state directory can no longer be loaded.
+    #[error(
+        "the TPM's owner hierarchy changed since the keys in {dir} were created (TPM cleared or \
+         replaced): they cannot be loaded any more; a new key ceremony and new certificates are \
+         needed"
+    )]
+    TpmChanged {
+        /// The key directory.
+        dir: PathBuf,
+    },
+    /// The PCR values differ from those the storage secret was sealed to, so the TPM refuses to
+    /// unseal it.
+    #[error(
+        "the TPM refuses to unseal the storage secret: PCRs {pcrs} differ from their values at \
+         sealing time (other firmware, boot chain or configuration)"
+    )]
+    PcrPolicyFailed {
+        /// The PCRs the secret is sealed to.
+        pcrs: PcrPolicy,
+    },
+    /// The configured PCR list differs from the one the storage secret is sealed to.
+    #[error("the storage secret is sealed to PCRs {sealed}, but PCRs {configured} are configured")]
+    PcrConfigMismatch {
+        /// The PCRs named in the sealed object's policy file.
+        sealed: PcrPolicy,
+        /// The configured PCRs.
+        configured: PcrPolicy,
+    },
+    /// A wrapped blob failed authentication: damaged, wrapped under another label, or under
+    /// another storage secret.
+    #[error("the wrapped blob is damaged or belongs to another label or another key state")]
+    Unwrap,
+    /// A label is empty or longer than [`MAX_LABEL`](crate::MAX_LABEL) bytes.
+    #[error("a wrap label must be 1 to {max} bytes long")]
+    Label {
+        /// The longest label.
+        max: usize,
+    },
+    /// An input is larger than the key manager accepts.
+    #[error("{what} is larger than {max} bytes")]
+    TooLarge {
+        /// The input.
+        what: &'static str,
+        /// Its limit.
+        max: usize,
+    },
+    /// The role's key was rotated after this signer was built for it (its certificate is for the
+    /// old key).
+    #[error("the {role} key was rotated: the certificate for the old key must be replaced")]
+    KeyRotated {
+        /// The role.
+        role: Role,
+    },
+    /// The software crypto library failed (key generation, random numbers).
+    #[error("the software crypto library failed: {0}")]
+    Crypto(&'static str),
+}
+
+impl KeyError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> KeyError {
+        let path = path.into();
+        move |source| KeyError::Io { path, source }
+    }
+
+    pub(crate) fn tpm(operation: &'static str) -> impl FnOnce(tss_esapi::Error) -> KeyError {
+        move |source| KeyError::Tpm { operation, source }
+    }
+}

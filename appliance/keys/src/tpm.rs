@@ -1,0 +1,273 @@
+//! The TPM 2.0 backend (tss-esapi over tpm2-tss).
+//!
+//! Objects and their life in the TPM:
+//! * the **storage key**, the owner hierarchy's primary ECC P-256 key, is re-derived with
+//!   TPM2_CreatePrimary at every start (same template and owner seed → same key). Its public
+//!   key is kept in `storage-key.spki`; a different one means the TPM was cleared or replaced.
+//! * each role's **signing key** is a child of the storage key, created once; its TPM2B_PUBLIC
+//!   and TPM2B_PRIVATE (the private part encrypted by the storage key, usable only in this TPM)
+//!   live in `<role>.tpm`.
+//! * the **sealed storage secret** is a keyed-hash data object under the storage key
+//!   (`storage.tpm`), optionally bound to SHA-256 PCRs (`storage.pcrs`).
+//!
+//! No object stays loaded between two operations: each one loads what it needs (from a saved
+//! context when the TPM still accepts it, else from the blobs) and flushes every object and
+//! session before it returns, because swtpm over TCP and `/dev/tpm0` have no resource manager
+//! and only three object slots. One mutex serialises the operations.
+//!
+//! The storage secret never crosses the TPM interface in clear: it is sent with TPM2_Create in
+//! a session salted with the storage key (command parameter encryption) and read back with
+//! TPM2_Unseal in such a session (response parameter encryption), so an eavesdropper on the
+//! bus of a discrete TPM learns nothing. Signatures and public keys are not secret and use the
+//! empty password session.
+
+mod objects;
+mod sealing;
+mod templates;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tss_esapi::structures::{Digest, Private, Public};
+use tss_esapi::utils::TpmsContext;
+use tss_esapi::{Context, TctiNameConf};
+
+use self::objects::create_primary;
+use crate::config::{PcrPolicy, Tcti};
+use crate::der::PublicKey;
+use crate::error::KeyError;
+use crate::secret::SecretBytes;
+use crate::store::KeyDir;
+use crate::{BackendStatus, KeyLocation, Role};
+
+const STORAGE_KEY_FILE: &str = "storage-key.spki";
+const SEALED_FILE: &str = "storage.tpm";
+const SEALED_PCRS_FILE: &str = "storage.pcrs";
+/// TPM2_GetRandom returns at most one digest's worth per call.
+const RANDOM_CHUNK: usize = 32;
+
+fn role_file(role: Role) -> String {
+    format!("{}.tpm", role.name())
+}
+
+/// The TPM backend.
+pub(crate) struct TpmBackend {
+    tcti: Tcti,
+    vendor: String,
+    dir: KeyDir,
+    storage_key: PublicKey,
+    pcrs: PcrPolicy,
+    state: Mutex<TpmState>,
+}
+
+/// Everything that talks to the TPM, behind the mutex. Its operations live in `objects` (keys)
+/// and `sealing` (the storage secret). Those that take `transient` push every object and
+/// session they load onto it as soon as it exists; their caller flushes them all with
+/// [`TpmState::finish`], whether the operation succeeded or not.
+struct TpmState {
+    ctx: Context,
+    dir: PathBuf,
+    storage_key: PublicKey,
+    /// The storage key's saved context, while the TPM accepts it.
+    primary: Option<TpmsContext>,
+    /// One per role, in the order of [`Role::ALL`] (complete once `open` returns).
+    roles: Vec<RoleKey>,
+    /// The sealed storage secret (present once `open` returns).
+    sealed: Option<TpmObject>,
+}
+
+/// A TPM object kept outside the TPM: its blobs and, once loaded, its saved context.
+struct TpmObject {
+    public: Public,
+    private: Private,
+    saved: Option<TpmsContext>,
+}
+
+struct RoleKey {
+    object: TpmObject,
+    key: PublicKey,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Role(Role),
+    Sealed,
+}
+
+impl TpmBackend {
+    /// Connects to the TPM and loads the keys, creating missing ones when `create` is set.
+    pub(crate) fn open(
+        key_dir: PathBuf,
+        tcti: &Tcti,
+        pcrs: &PcrPolicy,
+        create: bool,
+    ) -> Result<Self, KeyError> {
+        let dir = KeyDir::open(key_dir, "tpm", create)?;
+        let not_initialized = || KeyError::NotInitialized {
+            dir: dir.path().to_owned(),
+        };
+        let conf = TctiNameConf::from_str(&tcti.to_string())
+            .map_err(KeyError::tpm("the TCTI configuration"))?;
+        let mut ctx = Context::new(conf).map_err(KeyError::tpm("a connection (TCTI)"))?;
+        let vendor = tss_esapi::utils::get_tpm_vendor(&mut ctx)
+            .map_err(KeyError::tpm("TPM2_GetCapability"))?;
+
+        let (primary, storage_key) = create_primary(&mut ctx)?;
+        let saved = ctx.context_save(primary.into()).ok();
+        ctx.flush_context(primary.into())
+            .map_err(KeyError::tpm("TPM2_FlushContext"))?;
+        match dir.read(STORAGE_KEY_FILE)? {
+            Some(known) if known == storage_key.spki_der() => {}
+            Some(_) => {
+                return Err(KeyError::TpmChanged {
+                    dir: dir.path().to_owned(),
+                });
+            }
+            None if create => dir.write(STORAGE_KEY_FILE, storage_key.spki_der())?,
+            None => return Err(not_initialized()),
+        }
+
+        let mut state = TpmState {
+            ctx,
+            dir: dir.path().to_owned(),
+            storage_key: storage_key.clone(),
+            primary: saved,
+            roles: Vec::with_capacity(Role::ALL.len()),
+            sealed: None,
+        };
+        for role in Role::ALL {
+            let file = role_file(role);
+            let key = match dir.read(&file)? {
+                Some(bytes) => state.load_role_blob(&dir.file(&file), &bytes)?,
+                None if create => {
+                    let key = state.create_signing_key()?;
+                    dir.write(&file, &key.object.to_bytes()?)?;
+                    key
+                }
+                None => return Err(not_initialized()),
+            };
+            state.roles.push(key);
+        }
+        let sealed = match (dir.read(SEALED_FILE)?, dir.read(SEALED_PCRS_FILE)?) {
+            (Some(blob), Some(sealed_pcrs)) => {
+                let sealed_pcrs = std::str::from_utf8(&sealed_pcrs)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<PcrPolicy>().ok())
+                    .ok_or_else(|| KeyError::Corrupt {
+                        path: dir.file(SEALED_PCRS_FILE),
+                        reason: "not a PCR list",
+                    })?;
+                if sealed_pcrs != *pcrs {
+                    return Err(KeyError::PcrConfigMismatch {
+                        sealed: sealed_pcrs,
+                        configured: pcrs.clone(),
+                    });
+                }
+                let corrupt = |reason| KeyError::Corrupt {
+                    path: dir.file(SEALED_FILE),
+                    reason,
+                };
+                let sealed = TpmObject::from_bytes(&blob)
+                    .ok_or_else(|| corrupt("not a TPM2B_PUBLIC followed by a TPM2B_PRIVATE"))?;
+                if !templates::is_sealed_secret(&sealed.public, !pcrs.is_empty()) {
+                    return Err(corrupt("not a sealed secret with the expected policy"));
+                }
+                sealed
+            }
+            _ if create => {
+                let sealed = state.seal_new_secret(pcrs)?;
+                // The PCR list first: a crash in between leaves no sealed object, so the next
+                // `init` seals anew.
+                dir.write(SEALED_PCRS_FILE, format!("{pcrs}\n").as_bytes())?;
+                dir.write(SEALED_FILE, &sealed.to_bytes()?)?;
+                sealed
+            }
+            _ => return Err(not_initialized()),
+        };
+        state.sealed = Some(sealed);
+        Ok(Self {
+            tcti: tcti.clone(),
+            vendor,
+            dir,
+            storage_key,
+            pcrs: pcrs.clone(),
+            state: Mutex::new(state),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, TpmState> {
+        // A panic while the lock was held leaves nothing half-done that matters: saved
+        // contexts are only caches, and every operation can start from the blobs again.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn public_key(&self, role: Role) -> PublicKey {
+        self.state().roles[role.index()].key.clone()
+    }
+
+    /// Signs `message` (hashed here with SHA-256) with the role's key; with `expected`, only if
+    /// the role's key is still that one.
+    pub(crate) fn sign(
+        &self,
+        role: Role,
+        message: &[u8],
+        expected: Option<&PublicKey>,
+    ) -> Result<Vec<u8>, KeyError> {
+        let hash = ring::digest::digest(&ring::digest::SHA256, message);
+        let digest = Digest::try_from(hash.as_ref()).map_err(KeyError::tpm("a digest"))?;
+        let mut state = self.state();
+        if expected.is_some_and(|key| *key != state.roles[role.index()].key) {
+            return Err(KeyError::KeyRotated { role });
+        }
+        let mut transient = Vec::new();
+        let result = state.sign(role, digest, &mut transient);
+        state.finish(transient, result)
+    }
+
+    /// Unseals the storage secret for one operation.
+    pub(crate) fn storage_secret(&self) -> Result<SecretBytes, KeyError> {
+        let mut state = self.state();
+        let mut transient = Vec::new();
+        let result = state.unseal(&self.pcrs, &mut transient);
+        state.finish(transient, result)
+    }
+
+    pub(crate) fn random(&self, len: usize) -> Result<SecretBytes, KeyError> {
+        self.state().random(len)
+    }
+
+    /// Replaces the role's key by a new one (the old blob is overwritten: the old key is gone).
+    pub(crate) fn rotate(&self, role: Role) -> Result<PublicKey, KeyError> {
+        let mut state = self.state();
+        let key = state.create_signing_key()?;
+        self.dir.write(&role_file(role), &key.object.to_bytes()?)?;
+        let public = key.key.clone();
+        state.roles[role.index()] = key;
+        Ok(public)
+    }
+
+    pub(crate) fn backend_status(&self) -> BackendStatus {
+        BackendStatus::Tpm {
+            tcti: self.tcti.clone(),
+            vendor: self.vendor.clone(),
+            storage_key: self.storage_key.fingerprint(),
+        }
+    }
+
+    pub(crate) fn key_location(&self, role: Role) -> KeyLocation {
+        KeyLocation::TpmBlob(self.dir.file(&role_file(role)))
+    }
+
+    pub(crate) fn storage_location(&self) -> KeyLocation {
+        KeyLocation::TpmBlob(self.dir.file(SEALED_FILE))
+    }
+
+    pub(crate) fn pcrs(&self) -> &PcrPolicy {
+        &self.pcrs
+    }
+
+    pub(crate) fn key_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
