@@ -160,3 +160,23 @@ fn unknown_commands_fail_with_usage() {
     assert!(!ok);
     assert!(stderr.contains("Usage"), "{stderr}");
 }
+
+#[test]
+fn serve_refuses_soft_keys_without_the_explicit_switch() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("soft.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{d}\"\n[tls]\ncertificate = \"{d}/server.pem\"\n[keys]\nbackend = \"soft\"\n",
+            d = dir.path().display()
+        ),
+    )
+    .expect("write");
+    let (ok, _, stderr) = kammer(&["serve", "--config", config.to_str().expect("utf8")]);
+    assert!(!ok, "serve must not start with soft keys unless allowed");
+    assert!(
+        stderr.contains("keys.backend: \"soft\" keeps keys in files on disk, for development only; set keys.allow_insecure_soft_keys = true"),
+        "{stderr}"
+    );
+}

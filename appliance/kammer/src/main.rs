@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use kammer::config::{Config, LogFormat, MAX_CONFIG_BYTES};
+use kammer::config::{Config, LogFormat, MAX_CONFIG_BYTES, TlsKey};
+
+mod keys;
 use kammer_server::{MediaSettings, Server, Settings, tls};
 
 #[derive(Debug, Parser)]
@@ -41,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The key manager: key ceremony, status, rotation.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Public-key infrastructure.
     Pki {
         #[command(subcommand)]
@@ -54,6 +61,37 @@ enum ConfigCommand {
     Check {
         /// The TOML configuration file.
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// The key ceremony: creates the keys that are missing (keeps existing ones) and prints
+    /// their fingerprints.
+    Init {
+        /// The TOML configuration file with a `[keys]` table.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Backend, keys, fingerprints and PCR binding.
+    Status {
+        /// The TOML configuration file with a `[keys]` table.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Replaces one role's key (`tls`, `audit` or `media`).
+    Rotate {
+        /// The role.
+        role: String,
+        /// The TOML configuration file with a `[keys]` table.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Prints every role's public key (PEM).
+    ExportPublic {
+        /// The TOML configuration file with a `[keys]` table.
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -77,8 +115,14 @@ fn main() -> ExitCode {
         } => load(&file).and_then(|config| {
             // The certificate and key must also parse, match the policy and belong together,
             // exactly as `serve` will read them.
-            tls::server_config(&config.certificate, &config.private_key, config.tls12)
-                .map_err(|error| anyhow::anyhow!("{}: tls: {error}", file.display()))?;
+            match &config.tls_key {
+                TlsKey::File(key) => {
+                    tls::server_config(&config.certificate, key, config.tls12).map(drop)
+                }
+                // The key is in the key manager: the chain must at least be readable here.
+                TlsKey::KeyManager => tls::load_chain(&config.certificate).map(drop),
+            }
+            .map_err(|error| anyhow::anyhow!("{}: tls: {error}", file.display()))?;
             println!(
                 "{}: valid (listen {}, TLS 1.2 {}, metrics {}, media {})",
                 file.display(),
@@ -99,6 +143,12 @@ fn main() -> ExitCode {
             );
             Ok(())
         }),
+        Command::Keys { command } => match command {
+            KeysCommand::Init { config } => keys::init(&config),
+            KeysCommand::Status { config } => keys::status(&config),
+            KeysCommand::Rotate { role, config } => keys::rotate(&config, &role),
+            KeysCommand::ExportPublic { config } => keys::export_public(&config),
+        },
         Command::Pki {
             command: PkiCommand::DevCa { dir },
         } => kammer_certs::ensure_dev_pki(&dir)
@@ -142,10 +192,35 @@ fn demo(port: u16, state_dir: &Path) -> anyhow::Result<()> {
 
 fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
     init_logging(&config);
-    let tls = tls::server_config(&config.certificate, &config.private_key, config.tls12)?;
-    let footer_notice = demo_ca
-        .is_some()
-        .then(|| "Demo mode: development certificate, not for classified use.".to_owned());
+    let mut notices = Vec::new();
+    if demo_ca.is_some() {
+        notices.push("Demo mode: development certificate, not for classified use.");
+    }
+    let tls = match &config.tls_key {
+        TlsKey::File(key) => tls::server_config(&config.certificate, key, config.tls12)?,
+        TlsKey::KeyManager => {
+            let backend = config
+                .keys
+                .clone()
+                .context("[keys] is validated with the TLS key")?;
+            let manager = keys::open(&kammer_keys::KeyConfig::new(&config.state_dir, backend))?;
+            if manager.status().is_insecure() {
+                tracing::warn!(
+                    "keys: the soft backend keeps keys in files on disk; development only"
+                );
+                notices.push("Development keys (soft backend): not for classified use.");
+            }
+            let chain = tls::load_chain(&config.certificate)?;
+            let certified = kammer_keys::tls::certified_key(manager, chain).with_context(|| {
+                format!(
+                    "{}: the certificate is not for the key manager's TLS key (issue one for `kammer keys export-public`)",
+                    config.certificate.display()
+                )
+            })?;
+            tls::server_config_with_key(certified, config.tls12)?
+        }
+    };
+    let footer_notice = (!notices.is_empty()).then(|| notices.join(" "));
     let settings = Settings {
         tls,
         limits: config.limits.clone(),

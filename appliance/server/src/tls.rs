@@ -67,16 +67,15 @@ pub fn provider(tls12: Tls12) -> CryptoProvider {
     }
 }
 
-/// Builds the server configuration from a PEM certificate chain and a PEM private key.
-pub fn server_config(
-    chain_pem: &Path,
-    key_pem: &Path,
-    tls12: Tls12,
-) -> Result<Arc<ServerConfig>, TlsError> {
-    let pem_error = |path: &Path, reason: String| TlsError::Pem {
+fn pem_error(path: &Path, reason: String) -> TlsError {
+    TlsError::Pem {
         path: path.display().to_string(),
         reason,
-    };
+    }
+}
+
+/// Reads a PEM certificate chain (the server's certificate first).
+pub fn load_chain(chain_pem: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(chain_pem)
         .map_err(|e| pem_error(chain_pem, e.to_string()))?
         .collect::<Result<_, _>>()
@@ -84,6 +83,46 @@ pub fn server_config(
     if chain.is_empty() {
         return Err(pem_error(chain_pem, "contains no certificate".into()));
     }
+    Ok(chain)
+}
+
+/// Builds the server configuration for a key that signs elsewhere (the key manager): the
+/// certificate must be for that key.
+pub fn server_config_with_key(
+    certified: rustls::sign::CertifiedKey,
+    tls12: Tls12,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    if certified.key.algorithm() != rustls::SignatureAlgorithm::ECDSA {
+        return Err(TlsError::Rustls(rustls::Error::General(
+            "the TLS policy needs an ECDSA key on P-256 or P-384".to_owned(),
+        )));
+    }
+    let provider = Arc::new(provider(tls12));
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions(tls12))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    restrict(&mut config);
+    Ok(Arc::new(config))
+}
+
+const TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&version::TLS13];
+const TLS13_AND_12: &[&rustls::SupportedProtocolVersion] = &[&version::TLS13, &version::TLS12];
+
+fn versions(tls12: Tls12) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    match tls12 {
+        Tls12::Refused => TLS13_ONLY,
+        Tls12::Allowed => TLS13_AND_12,
+    }
+}
+
+/// Builds the server configuration from a PEM certificate chain and a PEM private key.
+pub fn server_config(
+    chain_pem: &Path,
+    key_pem: &Path,
+    tls12: Tls12,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let chain = load_chain(chain_pem)?;
     let key =
         PrivateKeyDer::from_pem_file(key_pem).map_err(|e| pem_error(key_pem, e.to_string()))?;
     let provider = Arc::new(provider(tls12));
@@ -102,20 +141,21 @@ pub fn server_config(
             ),
         ));
     }
-    let versions: &[&rustls::SupportedProtocolVersion] = match tls12 {
-        Tls12::Refused => &[&version::TLS13],
-        Tls12::Allowed => &[&version::TLS13, &version::TLS12],
-    };
     let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)?
+        .with_protocol_versions(versions(tls12))?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
+    restrict(&mut config);
+    Ok(Arc::new(config))
+}
+
+/// The settings every server configuration shares.
+fn restrict(config: &mut ServerConfig) {
     config.ignore_client_order = true;
     // RFC 7627: TLS 1.2 only with the extended master secret.
     config.require_ems = true;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.send_tls13_tickets = 0;
-    Ok(Arc::new(config))
 }
 
 #[cfg(test)]

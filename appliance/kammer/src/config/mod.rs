@@ -82,8 +82,10 @@ pub struct Config {
     pub max_tcp_connections: usize,
     /// PEM certificate chain.
     pub certificate: PathBuf,
-    /// PEM private key.
-    pub private_key: PathBuf,
+    /// Where the TLS private key is.
+    pub tls_key: TlsKey,
+    /// The key manager; `None` without a `[keys]` table.
+    pub keys: Option<kammer_keys::Backend>,
     /// Whether TLS 1.2 is accepted.
     pub tls12: Tls12,
     /// `None`: `/metrics` is off; else the networks that may read it.
@@ -101,6 +103,15 @@ pub struct Config {
     /// The media plane; `None` when `media.enabled` is false.
     pub media: Option<MediaConfig>,
     _proof: Validated,
+}
+
+/// Where the TLS server key lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsKey {
+    /// A PEM file (`tls.private_key`).
+    File(PathBuf),
+    /// The key manager's `tls` key (`[keys]`), which never leaves it.
+    KeyManager,
 }
 
 /// The validated `[media]` section.
@@ -169,6 +180,16 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     media: RawMedia,
+    keys: Option<RawKeys>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawKeys {
+    backend: Option<String>,
+    tcti: Option<String>,
+    pcrs: Option<Vec<i64>>,
+    allow_insecure_soft_keys: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -420,10 +441,21 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
         None => (None, None, 0),
     };
 
+    let keys = raw.keys.as_ref().and_then(|keys| validate_keys(c, keys));
     let (certificate, private_key, tls12) = match c.required("tls", raw.tls) {
         Some(tls) => {
             let certificate = c.required("tls.certificate", tls.certificate);
-            let private_key = c.required("tls.private_key", tls.private_key);
+            let private_key = if raw.keys.is_some() {
+                if tls.private_key.is_some() {
+                    c.fail(
+                        "tls.private_key",
+                        "the TLS key lives in the key manager ([keys]); remove this key",
+                    );
+                }
+                None
+            } else {
+                c.required("tls.private_key", tls.private_key)
+            };
             if check_files {
                 if let Some(path) = &certificate {
                     c.readable_file("tls.certificate", path);
@@ -539,17 +571,21 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
             problems: check.problems,
         });
     }
-    let (Some(listen), Some(state_dir), Some(certificate), Some(private_key)) =
-        (listen, state_dir, certificate, private_key)
+    let (Some(listen), Some(state_dir), Some(certificate)) = (listen, state_dir, certificate)
     else {
         unreachable!("a missing required value is recorded as a problem")
+    };
+    let tls_key = match private_key {
+        Some(path) => TlsKey::File(path),
+        None => TlsKey::KeyManager,
     };
     Ok(Config {
         listen,
         state_dir,
         max_tcp_connections: max_tcp,
         certificate,
-        private_key,
+        tls_key,
+        keys,
         tls12,
         metrics_allow,
         limits: Limits {
@@ -573,6 +609,74 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
         media,
         _proof: Validated(()),
     })
+}
+
+/// The TPM device used when `keys.tcti` is not given.
+const DEFAULT_TCTI: &str = "device:/dev/tpmrm0";
+
+fn validate_keys(c: &mut Check, raw: &RawKeys) -> Option<kammer_keys::Backend> {
+    match raw.backend.as_deref() {
+        Some("tpm") => {
+            let text = raw.tcti.as_deref().unwrap_or(DEFAULT_TCTI);
+            let tcti = text
+                .parse::<kammer_keys::Tcti>()
+                .map_err(|error| c.fail("keys.tcti", error.to_string()))
+                .ok();
+            let mut indices = Vec::new();
+            for (i, pcr) in raw.pcrs.iter().flatten().enumerate() {
+                match u8::try_from(*pcr) {
+                    Ok(index) => indices.push(index),
+                    Err(_) => c.fail(
+                        &format!("keys.pcrs[{i}]"),
+                        format!("{pcr} is not a PCR index (0 to 23)"),
+                    ),
+                }
+            }
+            let pcrs = kammer_keys::PcrPolicy::new(indices)
+                .map_err(|error| c.fail("keys.pcrs", error.to_string()))
+                .ok();
+            if raw.allow_insecure_soft_keys {
+                c.fail(
+                    "keys.allow_insecure_soft_keys",
+                    "only applies to backend = \"soft\"; remove it",
+                );
+            }
+            Some(kammer_keys::Backend::Tpm {
+                tcti: tcti?,
+                pcrs: pcrs?,
+            })
+        }
+        Some("soft") => {
+            if raw.tcti.is_some() || raw.pcrs.is_some() {
+                c.fail(
+                    "keys.backend",
+                    "\"soft\" has no TPM: remove keys.tcti and keys.pcrs",
+                );
+            }
+            if !raw.allow_insecure_soft_keys {
+                c.fail(
+                    "keys.backend",
+                    "\"soft\" keeps keys in files on disk, for development only; set keys.allow_insecure_soft_keys = true to run with it anyway",
+                );
+                return None;
+            }
+            Some(kammer_keys::Backend::Soft)
+        }
+        Some(other) => {
+            c.fail(
+                "keys.backend",
+                format!("\"{other}\" is not a backend; use \"tpm\" or \"soft\""),
+            );
+            None
+        }
+        None => {
+            c.fail(
+                "keys.backend",
+                "is required in [keys]: \"tpm\" (or \"soft\" for development)",
+            );
+            None
+        }
+    }
 }
 
 /// The media port when `media.listen` is not given: the front door's address, this port.

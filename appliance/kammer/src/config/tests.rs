@@ -423,3 +423,68 @@ fn media_can_be_switched_off() {
     let config = Config::from_toml(&with("[media]\nenabled = false"), false).expect("valid");
     assert!(config.media.is_none());
 }
+
+#[test]
+fn keys_move_the_tls_key_into_the_key_manager() {
+    let tpm = MINIMAL.replace("private_key = \"/etc/kammer/server.key\"\n", "")
+        + "\n[keys]\nbackend = \"tpm\"\npcrs = [7, 11]\n";
+    let config = Config::from_toml(&tpm, false).expect("valid");
+    assert_eq!(config.tls_key, TlsKey::KeyManager);
+    let Some(kammer_keys::Backend::Tpm { tcti, pcrs }) = config.keys else {
+        panic!("the TPM backend");
+    };
+    assert_eq!(tcti.to_string(), "device:/dev/tpmrm0", "the default device");
+    assert_eq!(pcrs.indices(), [7, 11]);
+
+    let both = with("[keys]\nbackend = \"tpm\"\ntcti = \"swtpm:host=127.0.0.1,port=2321\"");
+    assert!(
+        one_problem(&both).starts_with("tls.private_key: the TLS key lives in the key manager"),
+        "{both}"
+    );
+}
+
+#[test]
+fn soft_keys_need_the_explicit_switch() {
+    let soft = MINIMAL.replace("private_key = \"/etc/kammer/server.key\"\n", "")
+        + "\n[keys]\nbackend = \"soft\"\n";
+    let problem = one_problem(&soft);
+    assert!(
+        problem.starts_with("keys.backend: \"soft\" keeps keys in files on disk, for development only; set keys.allow_insecure_soft_keys = true"),
+        "{problem}"
+    );
+    let allowed = format!("{soft}allow_insecure_soft_keys = true\n");
+    let config = Config::from_toml(&allowed, false).expect("valid with the switch");
+    assert_eq!(config.keys, Some(kammer_keys::Backend::Soft));
+}
+
+#[test]
+fn key_settings_are_checked_each_with_its_key() {
+    let bad = MINIMAL.replace("private_key = \"/etc/kammer/server.key\"\n", "")
+        + "\n[keys]\nbackend = \"tpm\"\ntcti = \"swtpm:host=192.0.2.1,port=2321\"\npcrs = [7, 24, -1]\nallow_insecure_soft_keys = true\n";
+    let problems = problems(&bad);
+    assert!(
+        problems.iter().any(|p| p.starts_with("keys.tcti:")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("keys.pcrs[2]: -1 is not a PCR index")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("keys.pcrs: PCR 24 does not exist")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("keys.allow_insecure_soft_keys: only applies")),
+        "{problems:#?}"
+    );
+    let unknown = MINIMAL.replace("private_key = \"/etc/kammer/server.key\"\n", "")
+        + "\n[keys]\nbackend = \"hsm\"\n";
+    assert!(one_problem(&unknown).starts_with("keys.backend: \"hsm\" is not a backend"));
+}

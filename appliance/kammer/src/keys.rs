@@ -1,0 +1,118 @@
+//! `kammer keys …`: the key ceremony and the key manager's state, for a security officer.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use kammer::config::Config;
+use kammer_keys::{KeyConfig, KeyManager, Role};
+
+/// Every role, in the order they are listed.
+const ROLES: [Role; 3] = [Role::Tls, Role::Audit, Role::Media];
+
+/// A configuration for key commands: like `serve`'s, but the TLS certificate need not exist
+/// yet (the ceremony comes before it is issued).
+pub fn load(path: &Path) -> anyhow::Result<(Config, KeyConfig)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let config = Config::from_toml(&text, false)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    let backend = config.keys.clone().with_context(|| {
+        format!(
+            "{}: has no [keys] table; the key manager is not configured",
+            path.display()
+        )
+    })?;
+    let keys = KeyConfig::new(&config.state_dir, backend);
+    Ok((config, keys))
+}
+
+/// Opens the key manager for `serve`, with a message a security officer can act on.
+pub fn open(config: &KeyConfig) -> anyhow::Result<Arc<KeyManager>> {
+    KeyManager::open(config).map(Arc::new).map_err(|error| {
+        anyhow::anyhow!(
+            "the key manager cannot start: {error} (after a new installation, run `kammer keys init --config FILE` once)"
+        )
+    })
+}
+
+/// `kammer keys init`: creates what is missing, keeps what exists, prints the fingerprints.
+pub fn init(path: &Path) -> anyhow::Result<()> {
+    let (_, config) = load(path)?;
+    let keys = KeyManager::init(&config).context("key ceremony failed")?;
+    println!("Key ceremony done. Keys in {}:", config.key_dir().display());
+    print_keys(&keys);
+    Ok(())
+}
+
+/// `kammer keys status`.
+pub fn status(path: &Path) -> anyhow::Result<()> {
+    let (_, config) = load(path)?;
+    let keys = open(&config)?;
+    println!("{}", keys.status());
+    Ok(())
+}
+
+/// `kammer keys rotate ROLE`.
+pub fn rotate(path: &Path, role: &str) -> anyhow::Result<()> {
+    let role = parse_role(role)?;
+    let (_, config) = load(path)?;
+    let keys = open(&config)?;
+    let new = keys
+        .rotate(role)
+        .with_context(|| format!("rotating the {} key failed", role.name()))?;
+    println!(
+        "{}: new key, SHA-256 fingerprint {}",
+        role.name(),
+        new.fingerprint()
+    );
+    if role == Role::Tls {
+        println!("The TLS certificate no longer matches: issue a new one for this key.");
+    }
+    Ok(())
+}
+
+/// `kammer keys export-public`: every role's public key as PEM, for the CA and for verifiers.
+pub fn export_public(path: &Path) -> anyhow::Result<()> {
+    let (_, config) = load(path)?;
+    let keys = open(&config)?;
+    for role in ROLES {
+        let key = keys.public_key(role);
+        println!(
+            "# {} key, SHA-256 fingerprint {}",
+            role.name(),
+            key.fingerprint()
+        );
+        println!("{}", pem("PUBLIC KEY", key.spki_der()));
+    }
+    Ok(())
+}
+
+fn print_keys(keys: &KeyManager) {
+    for role in ROLES {
+        println!(
+            "  {:<6} {}  SHA-256 {}",
+            role.name(),
+            kammer_keys::ALGORITHM,
+            keys.public_key(role).fingerprint()
+        );
+    }
+    let status = keys.status();
+    if status.is_insecure() {
+        println!("WARNING: soft backend: keys are files on disk, for development only.");
+    }
+}
+
+fn parse_role(text: &str) -> anyhow::Result<Role> {
+    ROLES
+        .into_iter()
+        .find(|role| role.name() == text)
+        .with_context(|| format!("\"{text}\" is not a key role; use tls, audit or media"))
+}
+
+/// PEM armour.
+fn pem(label: &str, der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new(label, der))
+        .trim_end()
+        .to_owned()
+}
