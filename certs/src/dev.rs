@@ -1,8 +1,5 @@
 //! The development PKI: a local CA and a localhost server certificate.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -14,6 +11,7 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::CertError;
+use crate::files::{FileError, create_private_dir, read, read_secret, write_new};
 
 /// Validity of the development CA.
 const CA_VALIDITY: Duration = Duration::days(5 * 365);
@@ -38,11 +36,7 @@ pub struct DevPki {
 ///
 /// A missing server certificate is issued by an existing CA; an existing file is never replaced.
 pub fn ensure_dev_pki(dir: &Path) -> Result<DevPki, CertError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|source| io_error(dir, source))?;
+    create_private_dir(dir)?;
     let ca_cert_path = dir.join("ca.pem");
     let ca_key_path = dir.join("ca.key");
     let server_chain = dir.join("server.pem");
@@ -56,12 +50,13 @@ pub fn ensure_dev_pki(dir: &Path) -> Result<DevPki, CertError> {
         // From here on the CA key exists only inside `key`.
         (pem, key)
     } else if ca_cert_path.exists() || ca_key_path.exists() {
-        return Err(io_error(
+        return Err(FileError::new(
             dir,
             std::io::Error::other(
                 "only one of ca.pem and ca.key exists; restore the other or remove both",
             ),
-        ));
+        )
+        .into());
     } else {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let cert = ca_params(now)?.self_signed(&key)?;
@@ -77,12 +72,13 @@ pub fn ensure_dev_pki(dir: &Path) -> Result<DevPki, CertError> {
 
     if !(server_chain.exists() && server_key.exists()) {
         if server_chain.exists() || server_key.exists() {
-            return Err(io_error(
+            return Err(FileError::new(
                 dir,
                 std::io::Error::other(
                     "only one of server.pem and server.key exists; restore the other or remove both",
                 ),
-            ));
+            )
+            .into());
         }
         let issuer = Issuer::from_ca_cert_pem(&ca_pem, &ca_key)?;
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
@@ -152,51 +148,9 @@ fn server_params(now: OffsetDateTime) -> Result<CertificateParams, CertError> {
     Ok(params)
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> CertError {
-    CertError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-fn read(path: &Path) -> Result<String, CertError> {
-    fs::read_to_string(path).map_err(|source| io_error(path, source))
-}
-
-fn read_secret(path: &Path) -> Result<Zeroizing<String>, CertError> {
-    read(path).map(Zeroizing::new)
-}
-
-/// Writes a file that must not exist yet: to a fresh temporary file first (created with its final
-/// mode, never reused), then linked into place, which fails instead of replacing an existing file.
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CertError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    // A leftover from an interrupted run may have other permissions: start afresh.
-    match fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(io_error(&tmp, source)),
-    }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|source| io_error(&tmp, source))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(|source| io_error(&tmp, source))?;
-    let linked = fs::hard_link(&tmp, path).map_err(|source| io_error(path, source));
-    let _ = fs::remove_file(&tmp);
-    linked
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
