@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use kammer::config::Config;
+use kammer_certs::{SubjectName, csr_for_remote_key};
 use kammer_keys::{KeyConfig, KeyManager, Role};
 
 /// Every role, in the order they are listed.
@@ -36,12 +37,48 @@ pub fn open(config: &KeyConfig) -> anyhow::Result<Arc<KeyManager>> {
     })
 }
 
-/// `kammer keys init`: creates what is missing, keeps what exists, prints the fingerprints.
-pub fn init(path: &Path) -> anyhow::Result<()> {
+/// `kammer keys init`: creates what is missing, keeps what exists, prints the fingerprints and
+/// writes a CSR for the TLS key.
+pub fn init(path: &Path, names: &[String]) -> anyhow::Result<()> {
+    let names = parse_names(names)?;
     let (_, config) = load(path)?;
     let keys = KeyManager::init(&config).context("key ceremony failed")?;
     println!("Key ceremony done. Keys in {}:", config.key_dir().display());
     print_keys(&keys);
+    write_csr(&keys, &config, &names)
+}
+
+/// `kammer keys csr`: a new CSR for the current TLS key.
+pub fn csr(path: &Path, names: &[String]) -> anyhow::Result<()> {
+    let names = parse_names(names)?;
+    let (_, config) = load(path)?;
+    let keys = open(&config)?;
+    write_csr(&keys, &config, &names)
+}
+
+fn parse_names(names: &[String]) -> anyhow::Result<Vec<SubjectName>> {
+    names
+        .iter()
+        .map(|name| {
+            name.parse::<SubjectName>()
+                .with_context(|| format!("--name {name}"))
+        })
+        .collect()
+}
+
+/// Signs a CSR for the TLS key through the key manager: the key never leaves it.
+fn write_csr(keys: &KeyManager, config: &KeyConfig, names: &[SubjectName]) -> anyhow::Result<()> {
+    let public = keys.public_key(Role::Tls);
+    let signer = |message: &[u8]| keys.sign(Role::Tls, message);
+    let common_name = names.first().map(ToString::to_string).unwrap_or_default();
+    let request = csr_for_remote_key(&signer, public.spki_der(), &common_name, names)
+        .context("cannot make the CSR for the TLS key")?;
+    let path = config.key_dir().join("tls.csr");
+    std::fs::write(&path, request).with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "CSR for the TLS key: {} (issue it with `kammer pki issue` on the offline CA)",
+        path.display()
+    );
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use kammer::config::{Config, LogFormat, MAX_CONFIG_BYTES, TlsKey};
 
 mod keys;
+mod pki;
 use kammer_server::{MediaSettings, Server, Settings, tls};
 
 #[derive(Debug, Parser)]
@@ -72,6 +73,19 @@ enum KeysCommand {
         /// The TOML configuration file with a `[keys]` table.
         #[arg(long)]
         config: PathBuf,
+        /// A name clients use to reach the appliance (repeatable: DNS names, IP addresses);
+        /// they go into the CSR for the TLS key, written to `state_dir/keys/tls.csr`.
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+    },
+    /// Writes a new CSR for the current TLS key (after `keys rotate tls`).
+    Csr {
+        /// The TOML configuration file with a `[keys]` table.
+        #[arg(long)]
+        config: PathBuf,
+        /// A name clients use to reach the appliance (repeatable).
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
     },
     /// Backend, keys, fingerprints and PCR binding.
     Status {
@@ -100,6 +114,64 @@ enum PkiCommand {
     /// Create (or reuse) the development CA and a localhost server certificate.
     DevCa {
         /// Directory for the CA and certificate files.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Create the offline CA of an isolated network (refused if one exists in DIR).
+    CaInit {
+        /// Directory for the CA (ca.key stays here, mode 0600).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CA's common name.
+        #[arg(long)]
+        name: String,
+        /// A permitted name or network for the name constraints (repeatable), e.g.
+        /// `kammer.example.org` or `10.20.0.0/16`.
+        #[arg(long)]
+        permit: Vec<String>,
+        /// Validity in days.
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Issue a server certificate for a CSR (e.g. the one `kammer keys init` wrote).
+    Issue {
+        /// The CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate signing request (PEM).
+        #[arg(long)]
+        csr: PathBuf,
+        /// Where to write the certificate (PEM).
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days (at most 397).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Revoke a certificate by serial number.
+    Revoke {
+        /// The CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The serial number (hex).
+        serial: String,
+        /// unspecified, key-compromise, affiliation-changed, superseded,
+        /// cessation-of-operation or privilege-withdrawn.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// Write a new CRL (DIR/crl.pem).
+    Crl {
+        /// The CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Days until the next update.
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// List every certificate the CA issued.
+    List {
+        /// The CA directory.
         #[arg(long)]
         dir: PathBuf,
     },
@@ -144,11 +216,44 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Keys { command } => match command {
-            KeysCommand::Init { config } => keys::init(&config),
+            KeysCommand::Init { config, names } => keys::init(&config, &names),
+            KeysCommand::Csr { config, names } => keys::csr(&config, &names),
             KeysCommand::Status { config } => keys::status(&config),
             KeysCommand::Rotate { role, config } => keys::rotate(&config, &role),
             KeysCommand::ExportPublic { config } => keys::export_public(&config),
         },
+        Command::Pki {
+            command:
+                PkiCommand::CaInit {
+                    dir,
+                    name,
+                    permit,
+                    days,
+                },
+        } => pki::ca_init(&dir, &name, &permit, days),
+        Command::Pki {
+            command:
+                PkiCommand::Issue {
+                    dir,
+                    csr,
+                    out,
+                    days,
+                },
+        } => pki::issue(&dir, &csr, &out, days),
+        Command::Pki {
+            command:
+                PkiCommand::Revoke {
+                    dir,
+                    serial,
+                    reason,
+                },
+        } => pki::revoke(&dir, &serial, &reason),
+        Command::Pki {
+            command: PkiCommand::Crl { dir, days },
+        } => pki::crl(&dir, days),
+        Command::Pki {
+            command: PkiCommand::List { dir },
+        } => pki::list(&dir),
         Command::Pki {
             command: PkiCommand::DevCa { dir },
         } => kammer_certs::ensure_dev_pki(&dir)

@@ -81,15 +81,26 @@ impl Appliance {
 
     /// `kammer serve --config FILE` where the file is written into `state` by the caller.
     pub fn serve(state: tempfile::TempDir, config: &Path, ca: PathBuf) -> Self {
-        let child = Command::new(KAMMER)
+        let child = Self::spawn_serve(config);
+        Self::wait_for_url(child, state.path().to_owned(), Some(state), ca)
+    }
+
+    /// `kammer serve --config FILE` on a state directory the caller keeps (restarts).
+    pub fn serve_on(state: &Path, config: &Path, ca: PathBuf) -> Self {
+        let child = Self::spawn_serve(config);
+        Self::wait_for_url(child, state.to_owned(), None, ca)
+    }
+
+    fn spawn_serve(config: &Path) -> Child {
+        Command::new(KAMMER)
             .args(["serve", "--config"])
             .arg(config)
             .env("KAMMER_LOG", "info")
+            .env("TSS2_LOG", "all+NONE")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start kammer serve");
-        Self::wait_for_url(child, state.path().to_owned(), Some(state), ca)
+            .expect("start kammer serve")
     }
 
     fn wait_for_url(

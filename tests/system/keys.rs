@@ -1,0 +1,136 @@
+//! System test of the key ceremony with a real TPM simulator: `kammer keys init` in swtpm →
+//! `kammer pki` offline CA issues the certificate for the CSR the TPM signed → `kammer serve`
+//! signs every TLS handshake in the TPM, and a client trusting only the CA accepts it → both
+//! `kammer` and swtpm restart on the same state and the same certificate still works →
+//! `kammer keys rotate tls` makes the old certificate unusable, with a clear message.
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[path = "../../appliance/keys/tests/common/mod.rs"]
+mod tpm;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{Appliance, KAMMER};
+use tpm::Swtpm;
+
+fn kammer(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(KAMMER)
+        .args(args)
+        .env("TSS2_LOG", "all+NONE")
+        .output()
+        .expect("run kammer");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn write_config(path: &Path, state: &Path, tcti: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{s}\"\n\n[tls]\ncertificate = \"{s}/tls.pem\"\n\n[keys]\nbackend = \"tpm\"\ntcti = \"{tcti}\"\n\n[media]\nlisten = \"127.0.0.1:0\"\n",
+            s = state.display()
+        ),
+    )
+    .expect("write config");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceremony_offline_ca_and_handshakes_signed_in_the_tpm_across_restarts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tpm_state = dir.path().join("tpm");
+    let state = dir.path().join("state");
+    let ca_dir = dir.path().join("ca");
+    let config = dir.path().join("kammer.toml");
+    let config_arg = config.to_str().expect("utf8");
+
+    let swtpm = Swtpm::start(&tpm_state);
+    write_config(&config, &state, &swtpm.tcti().to_string());
+
+    // The ceremony: keys in the TPM, fingerprints printed, a CSR for the TLS key.
+    let (ok, stdout, stderr) = kammer(&[
+        "keys",
+        "init",
+        "--config",
+        config_arg,
+        "--name",
+        "localhost",
+        "--name",
+        "127.0.0.1",
+    ]);
+    assert!(ok, "keys init failed: {stderr}");
+    for role in ["tls", "audit", "media"] {
+        assert!(
+            stdout.contains(&format!("  {role}")),
+            "{role} missing in {stdout}"
+        );
+    }
+    let csr = state.join("keys/tls.csr");
+    assert!(csr.exists(), "{stdout}");
+
+    let (ok, stdout, stderr) = kammer(&["keys", "status", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("INSECURE"), "{stdout}");
+
+    // The offline CA issues the certificate for that CSR.
+    let ca_arg = ca_dir.to_str().expect("utf8");
+    let (ok, _, stderr) = kammer(&[
+        "pki",
+        "ca-init",
+        "--dir",
+        ca_arg,
+        "--name",
+        "Kammer Test CA",
+    ]);
+    assert!(ok, "{stderr}");
+    let certificate = state.join("tls.pem");
+    let (ok, stdout, stderr) = kammer(&[
+        "pki",
+        "issue",
+        "--dir",
+        ca_arg,
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--out",
+        certificate.to_str().expect("utf8"),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("localhost, 127.0.0.1"), "{stdout}");
+    let (ok, stdout, _) = kammer(&["config", "check", config_arg]);
+    assert!(ok && stdout.contains("valid"), "{stdout}");
+
+    // serve: every handshake is signed in the TPM; the client trusts only the CA.
+    let ca = ca_dir.join("ca.pem");
+    {
+        let kammer = Appliance::serve_on(&state, &config, ca.clone());
+        let (status, _, body) = kammer.get("/healthz").await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // Both restart on the same state: the keys are found again and the certificate still works.
+    drop(swtpm);
+    let swtpm = Swtpm::start(&tpm_state);
+    write_config(&config, &state, &swtpm.tcti().to_string());
+    {
+        let kammer = Appliance::serve_on(&state, &config, ca.clone());
+        let (status, _, _) = kammer.get("/healthz").await;
+        assert_eq!(status, 200);
+    }
+
+    // A new TLS key: the old certificate no longer matches and serve says so.
+    let (ok, stdout, stderr) = kammer(&["keys", "rotate", "tls", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("issue a new one"), "{stdout}");
+    let (ok, _, stderr) = kammer(&["serve", "--config", config_arg]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("the certificate is not for the key manager's TLS key"),
+        "{stderr}"
+    );
+    drop(swtpm);
+}
