@@ -73,9 +73,36 @@ async fn ceremony_offline_ca_and_handshakes_signed_in_the_tpm_across_restarts() 
     let csr = state.join("keys/tls.csr");
     assert!(csr.exists(), "{stdout}");
 
+    assert!(
+        stdout.contains("Recorded in the audit log as record 1"),
+        "{stdout}"
+    );
     let (ok, stdout, stderr) = kammer(&["keys", "status", "--config", config_arg]);
     assert!(ok, "{stderr}");
     assert!(!stdout.contains("INSECURE"), "{stdout}");
+
+    // The ceremony's record is signed in the TPM and verifies in software; a changed byte is
+    // found.
+    let (ok, stdout, stderr) = kammer(&["audit", "verify", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("1 records, chain intact, every signature valid"),
+        "{stdout}"
+    );
+    let log = state.join("audit/audit.jsonl");
+    let original = std::fs::read_to_string(&log).expect("audit log");
+    assert!(
+        original.contains("\"event\":\"key_ceremony\""),
+        "{original}"
+    );
+    std::fs::write(&log, original.replacen("localhost", "localhosT", 1)).expect("write");
+    let (ok, _, stderr) = kammer(&["audit", "verify", "--config", config_arg]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("line 1: the signature does not verify"),
+        "{stderr}"
+    );
+    std::fs::write(&log, &original).expect("write");
 
     // The offline CA issues the certificate for that CSR.
     let ca_arg = ca_dir.to_str().expect("utf8");
@@ -126,6 +153,12 @@ async fn ceremony_offline_ca_and_handshakes_signed_in_the_tpm_across_restarts() 
     let (ok, stdout, stderr) = kammer(&["keys", "rotate", "tls", "--config", config_arg]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("issue a new one"), "{stdout}");
+    let (ok, stdout, stderr) = kammer(&["audit", "verify", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("2 records"),
+        "the rotation is recorded: {stdout}"
+    );
     let (ok, _, stderr) = kammer(&["serve", "--config", config_arg]);
     assert!(!ok);
     assert!(

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use kammer::audit::{AuditLog, VerifyingKey};
 use kammer::config::Config;
 use kammer_certs::{SubjectName, csr_for_remote_key};
 use kammer_keys::{KeyConfig, KeyManager, Role};
@@ -45,7 +46,103 @@ pub fn init(path: &Path, names: &[String]) -> anyhow::Result<()> {
     let keys = KeyManager::init(&config).context("key ceremony failed")?;
     println!("Key ceremony done. Keys in {}:", config.key_dir().display());
     print_keys(&keys);
-    write_csr(&keys, &config, &names)
+    write_csr(&keys, &config, &names)?;
+    let fingerprints: serde_json::Map<String, serde_json::Value> = ROLES
+        .into_iter()
+        .map(|role| {
+            (
+                role.name().to_owned(),
+                keys.public_key(role).fingerprint().to_string().into(),
+            )
+        })
+        .collect();
+    let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+    let seq = record(
+        &keys,
+        &config,
+        "key_ceremony",
+        serde_json::json!({
+            "backend": backend_name(&keys.status().backend),
+            "keys": fingerprints,
+            "csr_names": names,
+        }),
+    )?;
+    println!("Recorded in the audit log as record {seq}.");
+    Ok(())
+}
+
+/// Appends a record signed with the audit key.
+fn record(
+    keys: &KeyManager,
+    config: &KeyConfig,
+    event: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<u64> {
+    let log = AuditLog::in_state_dir(&state_dir(config))?;
+    let key = keys.public_key(Role::Audit).fingerprint().to_string();
+    let signer = |message: &[u8]| {
+        keys.sign(Role::Audit, message)
+            .map_err(|error| error.to_string())
+    };
+    Ok(log.append(event, details, &key, &signer)?)
+}
+
+/// `kammer audit verify`: the chain and every signature, under the current audit key and any
+/// given public keys (earlier audit keys).
+pub fn verify_audit(path: &Path, extra: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let (_, config) = load(path)?;
+    let keys = open(&config)?;
+    let mut verifying = vec![verifying_key(&keys.public_key(Role::Audit))];
+    for file in extra {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        for block in
+            pem::parse_many(&text).with_context(|| format!("{}: not PEM", file.display()))?
+        {
+            let key = kammer_keys::PublicKey::from_spki_der(block.contents())
+                .with_context(|| format!("{}: not an ECDSA P-256 public key", file.display()))?;
+            verifying.push(verifying_key(&key));
+        }
+    }
+    let log = AuditLog::in_state_dir(&state_dir(&config))?;
+    let verified = kammer::audit::verify(log.path(), &verifying)
+        .with_context(|| format!("{} does not verify", log.path().display()))?;
+    println!(
+        "{}: {} records, chain intact, every signature valid; head {}",
+        log.path().display(),
+        verified.records,
+        verified.head
+    );
+    Ok(())
+}
+
+/// The state directory: the key directory's parent.
+fn state_dir(config: &KeyConfig) -> std::path::PathBuf {
+    let keys = config.key_dir();
+    keys.parent().map(Path::to_path_buf).unwrap_or(keys)
+}
+
+fn backend_name(backend: &kammer_keys::BackendStatus) -> serde_json::Value {
+    match backend {
+        kammer_keys::BackendStatus::Tpm {
+            tcti,
+            vendor,
+            storage_key,
+        } => serde_json::json!({
+            "kind": "tpm",
+            "tcti": tcti.to_string(),
+            "vendor": vendor,
+            "storage_key": storage_key.to_string(),
+        }),
+        kammer_keys::BackendStatus::Soft => serde_json::json!({"kind": "soft"}),
+    }
+}
+
+fn verifying_key(key: &kammer_keys::PublicKey) -> VerifyingKey {
+    VerifyingKey {
+        fingerprint: key.fingerprint().to_string(),
+        point: key.point().to_vec(),
+    }
 }
 
 /// `kammer keys csr`: a new CSR for the current TLS key.
@@ -95,9 +192,16 @@ pub fn rotate(path: &Path, role: &str) -> anyhow::Result<()> {
     let role = parse_role(role)?;
     let (_, config) = load(path)?;
     let keys = open(&config)?;
+    let old = keys.public_key(role).fingerprint().to_string();
     let new = keys
         .rotate(role)
         .with_context(|| format!("rotating the {} key failed", role.name()))?;
+    record(
+        &keys,
+        &config,
+        "key_rotated",
+        serde_json::json!({"role": role.name(), "old": old, "new": new.fingerprint().to_string()}),
+    )?;
     println!(
         "{}: new key, SHA-256 fingerprint {}",
         role.name(),

@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Public-key infrastructure.
     Pki {
         #[command(subcommand)]
@@ -106,6 +111,19 @@ enum KeysCommand {
         /// The TOML configuration file with a `[keys]` table.
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Checks the chain and every signature of the audit log.
+    Verify {
+        /// The TOML configuration file with a `[keys]` table.
+        #[arg(long)]
+        config: PathBuf,
+        /// Earlier audit public keys (PEM, from `kammer keys export-public`), repeatable.
+        #[arg(long = "public-key")]
+        public_keys: Vec<PathBuf>,
     },
 }
 
@@ -222,6 +240,13 @@ fn main() -> ExitCode {
             KeysCommand::Rotate { role, config } => keys::rotate(&config, &role),
             KeysCommand::ExportPublic { config } => keys::export_public(&config),
         },
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    config,
+                    public_keys,
+                },
+        } => keys::verify_audit(&config, &public_keys),
         Command::Pki {
             command:
                 PkiCommand::CaInit {
