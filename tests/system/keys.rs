@@ -130,6 +130,13 @@ async fn ceremony_offline_ca_and_handshakes_signed_in_the_tpm_across_restarts() 
     assert!(stdout.contains("localhost, 127.0.0.1"), "{stdout}");
     let (ok, stdout, _) = kammer(&["config", "check", config_arg]);
     assert!(ok && stdout.contains("valid"), "{stdout}");
+    let (ok, stdout, stderr) = kammer(&["keys", "status", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("(396 days)") || stdout.contains("(397 days)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("NOT for the current TLS key"), "{stdout}");
 
     // serve: every handshake is signed in the TPM; the client trusts only the CA.
     let ca = ca_dir.join("ca.pem");

@@ -179,12 +179,44 @@ fn write_csr(keys: &KeyManager, config: &KeyConfig, names: &[SubjectName]) -> an
     Ok(())
 }
 
-/// `kammer keys status`.
+/// `kammer keys status`: the key manager's state and the TLS certificate's validity.
 pub fn status(path: &Path) -> anyhow::Result<()> {
-    let (_, config) = load(path)?;
+    let (settings, config) = load(path)?;
     let keys = open(&config)?;
     println!("{}", keys.status());
+    println!("{}", certificate_status(&settings.certificate, &keys));
     Ok(())
+}
+
+/// One line about the configured TLS certificate: missing, for another key, or valid until.
+fn certificate_status(path: &Path, keys: &KeyManager) -> String {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return format!(
+            "TLS certificate {}: none yet (issue one for keys/tls.csr)",
+            path.display()
+        );
+    };
+    let Some(block) = pem::parse_many(&text)
+        .ok()
+        .and_then(|blocks| blocks.into_iter().next())
+    else {
+        return format!("TLS certificate {}: not a PEM certificate", path.display());
+    };
+    let Ok((_, certificate)) = x509_parser::parse_x509_certificate(block.contents()) else {
+        return format!("TLS certificate {}: does not parse", path.display());
+    };
+    let matches = certificate.public_key().raw == keys.public_key(Role::Tls).spki_der();
+    let not_after = certificate.validity().not_after;
+    let days = (not_after.timestamp() - time::OffsetDateTime::now_utc().unix_timestamp()) / 86_400;
+    format!(
+        "TLS certificate {}: valid until {not_after} ({days} days){}",
+        path.display(),
+        if matches {
+            ""
+        } else {
+            "; NOT for the current TLS key: issue a new one"
+        }
+    )
 }
 
 /// `kammer keys rotate ROLE`.
