@@ -29,7 +29,10 @@ pub use offline::{
     CaError, CaOptions, CertificateStatus, Crl, InvalidSerial, IssueOptions, Issued,
     IssuedCertificate, Names, OfflineCa, RevocationReason, Serial, UnknownReason,
 };
-pub use remote::{RemoteKeyError, RemoteSigner, csr_for_remote_key, self_signed_for_remote_key};
+pub use remote::{
+    RemoteKeyError, RemoteSigner, certify_with_remote_key, csr_for_remote_key,
+    self_signed_for_remote_key,
+};
 pub use request::{KeyKind, RequestError};
 
 use crate::files::FileError;

@@ -224,3 +224,61 @@ impl<E> rcgen::SigningKey for RemoteKey<'_, E> {
         })
     }
 }
+
+/// A certificate (DER) for another ECDSA P-256 key, `subject_spki_der`, issued by the remote
+/// key `issuer_spki_der` in the name `CN=<issuer_name>`: subject `CN=<subject_name>`,
+/// keyUsage `digitalSignature`, basicConstraints `cA FALSE`, a random serial, valid from five
+/// minutes ago for `validity_days` (1 to 397). The media plane's per-start DTLS certificate is
+/// made this way, vouched for by the key manager's media key.
+pub fn certify_with_remote_key<E>(
+    signer: &RemoteSigner<'_, E>,
+    issuer_spki_der: &[u8],
+    issuer_name: &str,
+    subject_spki_der: &[u8],
+    subject_name: &str,
+    validity_days: u32,
+) -> Result<Vec<u8>, RemoteKeyError<E>> {
+    if validity_days == 0 || validity_days > MAX_SERVER_VALIDITY_DAYS {
+        return Err(RemoteKeyError::Validity {
+            days: validity_days,
+            max: MAX_SERVER_VALIDITY_DAYS,
+        });
+    }
+    names::check_common_name(issuer_name)?;
+    names::check_common_name(subject_name)?;
+    let key = RemoteKey::new(signer, issuer_spki_der)?;
+    let mut issuer_params = CertificateParams::default();
+    let mut issuer_dn = DistinguishedName::new();
+    issuer_dn.push(DnType::CommonName, issuer_name);
+    issuer_params.distinguished_name = issuer_dn;
+    issuer_params.key_identifier_method = KeyIdMethod::Sha256;
+    let issuer = rcgen::Issuer::new(issuer_params, &key);
+    let subject = rcgen::SubjectPublicKeyInfo::from_der(subject_spki_der)
+        .map_err(|_| RemoteKeyError::PublicKey)?;
+    let mut params = CertificateParams::default();
+    let mut subject_dn = DistinguishedName::new();
+    subject_dn.push(DnType::CommonName, subject_name);
+    params.distinguished_name = subject_dn;
+    let serial =
+        Serial::random(&ring::rand::SystemRandom::new()).map_err(|_| RemoteKeyError::Random)?;
+    params.serial_number = Some(SerialNumber::from_slice(serial.as_bytes()));
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.key_identifier_method = KeyIdMethod::Sha256;
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + Duration::days(i64::from(validity_days));
+    let certificate = params
+        .signed_by(&subject, &issuer)
+        .map_err(|error| key.error(error))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.der())
+        .map_err(|_| RemoteKeyError::KeyMismatch)?;
+    request::verify_ecdsa(
+        &key.spki()?,
+        &parsed.signature_algorithm,
+        parsed.tbs_certificate.as_ref(),
+        &parsed.signature_value.data,
+    )
+    .map_err(|_| RemoteKeyError::KeyMismatch)?;
+    Ok(certificate.der().to_vec())
+}

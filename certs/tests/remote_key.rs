@@ -104,3 +104,44 @@ fn remote_key_requests_are_checked() {
         Err(RemoteKeyError::KeyMismatch)
     ));
 }
+
+#[test]
+fn a_remote_key_certifies_another_key() {
+    let issuer = RingKey::generate();
+    let subject = RingKey::generate();
+    let der = kammer_certs::certify_with_remote_key(
+        &|m| issuer.sign(m),
+        issuer.spki_der(),
+        "kammer media",
+        subject.spki_der(),
+        "kammer dtls",
+        30,
+    )
+    .expect("certificate");
+    let certificate = parse(&der);
+    assert_eq!(
+        certificate.public_key().raw,
+        subject.spki_der(),
+        "the certificate names the subject key"
+    );
+    assert_eq!(certificate.issuer().to_string(), "CN=kammer media");
+    assert_eq!(certificate.subject().to_string(), "CN=kammer dtls");
+    let issuer_point = &issuer.spki_der()[26..];
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, issuer_point)
+        .verify(
+            certificate.tbs_certificate.as_ref(),
+            &certificate.signature_value.data,
+        )
+        .expect("signed by the issuer key");
+    // A signer with another key than the issuer's is caught.
+    let error = kammer_certs::certify_with_remote_key(
+        &|m| subject.sign(m),
+        issuer.spki_der(),
+        "kammer media",
+        subject.spki_der(),
+        "kammer dtls",
+        30,
+    )
+    .expect_err("mismatch");
+    assert!(matches!(error, RemoteKeyError::KeyMismatch), "{error}");
+}

@@ -2,7 +2,8 @@
 //! `kammer pki` offline CA issues the certificate for the CSR the TPM signed → `kammer serve`
 //! signs every TLS handshake in the TPM, and a client trusting only the CA accepts it → both
 //! `kammer` and swtpm restart on the same state and the same certificate still works →
-//! `kammer keys rotate tls` makes the old certificate unusable, with a clear message.
+//! `kammer keys rotate tls` makes the old certificate unusable, with a clear message. The media
+//! plane's DTLS certificate is issued by the TPM's media key and works for a peer.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -12,7 +13,12 @@ mod tpm;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Instant;
 
+use kammer_core::media::peer::OutgoingTrack;
+use kammer_core::media::sdp::MediaKind;
+use serde_json::json;
+use support::media::{Endpoint, meeting, run_until};
 use support::{Appliance, KAMMER};
 use tpm::Swtpm;
 
@@ -144,6 +150,24 @@ async fn ceremony_offline_ca_and_handshakes_signed_in_the_tpm_across_restarts() 
         let kammer = Appliance::serve_on(&state, &config, ca.clone());
         let (status, _, body) = kammer.get("/healthz").await;
         assert_eq!(status, 200, "{body}");
+
+        // Media: a peer completes DTLS with the certificate the TPM's media key issued.
+        let (mut alice, _bob, _) = meeting(&kammer).await;
+        let mut sender = Endpoint::new(1);
+        let offer = sender.peer.publish_offer(&[OutgoingTrack {
+            mid: "0",
+            kind: MediaKind::Video,
+            ssrc: 7,
+        }]);
+        alice
+            .send(json!({"type": "publish", "sdp": offer, "tracks": [{"mid": "0", "source": "camera"}]}))
+            .await;
+        let answer = alice.recv_type("publish_answer").await;
+        sender
+            .peer
+            .apply_remote(Instant::now(), answer["sdp"].as_str().expect("sdp"))
+            .expect("usable answer");
+        run_until(&mut [&mut sender], |e| e[0].peer.is_connected()).await;
     }
 
     // Both restart on the same state: the keys are found again and the certificate still works.

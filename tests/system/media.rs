@@ -6,97 +6,17 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::net::UdpSocket;
+use std::time::Instant;
 
-use kammer_core::media::dtls::DtlsCertificate;
-use kammer_core::media::peer::{OutgoingTrack, Peer, VP8_PT, rtp_packet};
+use kammer_core::media::peer::{OutgoingTrack, VP8_PT, rtp_packet};
 use kammer_core::media::rtp::RtpPacket;
-use kammer_core::media::sdp::{MediaKind, SessionDescription};
+use kammer_core::media::sdp::MediaKind;
 use serde_json::json;
-use support::{Appliance, Client};
+use support::Appliance;
+use support::media::{Endpoint, media_port, meeting, run_until};
 
 const CAMERA_SSRC: u32 = 0xCA11;
-
-/// A test peer on its own loopback socket.
-struct Endpoint {
-    peer: Peer,
-    socket: UdpSocket,
-}
-
-impl Endpoint {
-    fn new(seed: u64) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        socket.set_nonblocking(true).expect("nonblocking");
-        let certificate = DtlsCertificate::generate().expect("certificate");
-        let peer = Peer::new(socket.local_addr().expect("addr"), certificate, seed);
-        Self { peer, socket }
-    }
-
-    /// Sends what the peer queued, reads what arrived, runs its timers.
-    fn turn(&mut self) {
-        let now = Instant::now();
-        while let Some(transmit) = self.peer.poll_transmit() {
-            let _ = self.socket.send_to(&transmit.payload, transmit.destination);
-        }
-        let mut buffer = [0u8; 2048];
-        while let Ok((len, source)) = self.socket.recv_from(&mut buffer) {
-            self.peer.handle_datagram(now, source, &mut buffer[..len]);
-        }
-        if self.peer.poll_timeout().is_some_and(|at| at <= now) {
-            self.peer.handle_timeout(now);
-        }
-        while let Some(transmit) = self.peer.poll_transmit() {
-            let _ = self.socket.send_to(&transmit.payload, transmit.destination);
-        }
-    }
-}
-
-/// Turns both endpoints until `done` holds; fails after 10 s.
-async fn run_until(
-    endpoints: &mut [&mut Endpoint],
-    mut done: impl FnMut(&mut [&mut Endpoint]) -> bool,
-) {
-    let start = Instant::now();
-    while !done(endpoints) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "media did not get there within 10 s"
-        );
-        for endpoint in endpoints.iter_mut() {
-            endpoint.turn();
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-async fn meeting(kammer: &Appliance) -> (Client, Client, u64) {
-    let mut alice = kammer.client().await;
-    let mut bob = kammer.client().await;
-    alice
-        .send(json!({"type": "join", "protocol": 1, "room": "media", "name": "Alice"}))
-        .await;
-    let joined = alice.recv_type("joined").await;
-    let alice_id = joined["you"].as_u64().expect("id");
-    bob.send(json!({"type": "join", "protocol": 1, "room": "media", "name": "Bob"}))
-        .await;
-    let lobby = alice.recv_type("lobby_changed").await;
-    let bob_id = lobby["lobby"][0]["id"].as_u64().expect("id");
-    alice
-        .send(json!({"type": "admit", "participant": bob_id}))
-        .await;
-    assert_eq!(bob.recv_type("joined").await["role"], "participant");
-    (alice, bob, alice_id)
-}
-
-fn media_port(sdp: &str) -> SocketAddr {
-    let description = SessionDescription::parse(sdp).expect("the server's SDP parses");
-    let candidate = description.media[0]
-        .candidates
-        .first()
-        .expect("a host candidate");
-    SocketAddr::new(candidate.address.parse().expect("ip"), candidate.port)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_flows_from_a_publisher_to_a_subscriber_through_the_udp_port() {

@@ -289,3 +289,39 @@ fn pem(label: &str, der: &[u8]) -> String {
         .trim_end()
         .to_owned()
 }
+
+/// The media plane's DTLS certificate for this run: a fresh P-256 key in memory (DTLS signs
+/// every handshake; a TPM would stall the media thread), with a certificate the key manager's
+/// `media` key issues, so that the certificate is the appliance's and not anybody's.
+pub fn media_certificate(
+    keys: &KeyManager,
+) -> anyhow::Result<kammer_core::media::dtls::DtlsCertificate> {
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+        .map_err(|_| anyhow::anyhow!("cannot generate the media DTLS key"))?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+        .map_err(|_| anyhow::anyhow!("cannot read the media DTLS key"))?;
+    // SubjectPublicKeyInfo of an uncompressed P-256 point: the fixed DER prefix, then the point.
+    const P256_SPKI_PREFIX: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    let spki = [&P256_SPKI_PREFIX[..], pair.public_key().as_ref()].concat();
+    let subject = kammer_keys::PublicKey::from_spki_der(&spki)
+        .context("the media DTLS key is not a P-256 point")?;
+    let issuer = keys.public_key(Role::Media);
+    let signer = |message: &[u8]| keys.sign(Role::Media, message);
+    let der = kammer_certs::certify_with_remote_key(
+        &signer,
+        issuer.spki_der(),
+        "kammer media key",
+        subject.spki_der(),
+        "kammer media dtls",
+        // Renewed at every start; a year bounds it for appliances that run long.
+        365,
+    )
+    .context("the media key could not certify the DTLS key")?;
+    kammer_core::media::dtls::DtlsCertificate::from_pkcs8_and_der(pkcs8.as_ref(), der)
+        .map_err(|error| anyhow::anyhow!("the media DTLS certificate is unusable: {error}"))
+}

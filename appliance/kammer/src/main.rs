@@ -326,6 +326,7 @@ fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
     if demo_ca.is_some() {
         notices.push("Demo mode: development certificate, not for classified use.");
     }
+    let mut media_certificate = None;
     let tls = match &config.tls_key {
         TlsKey::File(key) => tls::server_config(&config.certificate, key, config.tls12)?,
         TlsKey::KeyManager => {
@@ -340,6 +341,7 @@ fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
                 );
                 notices.push("Development keys (soft backend): not for classified use.");
             }
+            media_certificate = Some(keys::media_certificate(&manager)?);
             let chain = tls::load_chain(&config.certificate)?;
             let certified = kammer_keys::tls::certified_key(manager, chain).with_context(|| {
                 format!(
@@ -363,6 +365,7 @@ fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
             listen: media.listen,
             announce: media.announce.clone(),
             max_participants: media.max_participants,
+            certificate: media_certificate,
         }),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -48,6 +48,8 @@ pub struct MediaSettings {
     pub announce: Vec<IpAddr>,
     /// Participants with media at once.
     pub max_participants: usize,
+    /// The DTLS certificate; `None` makes a self-signed one at start.
+    pub certificate: Option<DtlsCertificate>,
 }
 
 /// Failure to set up the media plane.
@@ -74,6 +76,7 @@ pub(crate) struct MediaSocket {
     socket: UdpSocket,
     candidates: Vec<SocketAddr>,
     max_participants: usize,
+    certificate: Option<DtlsCertificate>,
 }
 
 impl MediaSocket {
@@ -107,6 +110,7 @@ impl MediaSocket {
                 .map(|ip| SocketAddr::new(ip, port))
                 .collect(),
             max_participants: settings.max_participants,
+            certificate: settings.certificate.clone(),
         })
     }
 
@@ -194,7 +198,11 @@ pub(crate) fn spawn(
     inputs: mpsc::Receiver<MediaInput>,
     events: mpsc::Sender<Event>,
 ) -> Result<(), MediaError> {
-    let certificate = DtlsCertificate::generate().map_err(|_| MediaError::Certificate)?;
+    let certificate = match media.certificate.clone() {
+        Some(certificate) => certificate,
+        None => DtlsCertificate::generate().map_err(|_| MediaError::Certificate)?,
+    };
+    tracing::info!(fingerprint = %certificate.fingerprint(), "media DTLS certificate");
     let dtls = DtlsEndpoint::new(DtlsConfig::default(), certificate)
         .map_err(|_| MediaError::Certificate)?;
     let config = SfuConfig {

@@ -5,7 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use rtc_dtls::crypto::Certificate;
-use rtc_dtls::crypto_provider::RTCCryptoProvider;
+use rtc_dtls::crypto_provider::{RTCCryptoProvider, SignatureScheme};
+use rustls_pki_types::CertificateDer;
 
 use super::DtlsError;
 use super::policy::PolicyProvider;
@@ -178,6 +179,21 @@ impl DtlsCertificate {
             Certificate::generate_self_signed(Vec::<String>::new(), provider.crypto())
                 .map_err(|_| DtlsError::Certificate)?;
         Self::from_certificate(certificate)
+    }
+
+    /// A certificate made elsewhere (DER) for an ECDSA P-256 key given as PKCS#8: a per-start
+    /// key whose certificate the key manager's media key issued. The key must be the one the
+    /// certificate names, or every handshake fails at the peer.
+    pub fn from_pkcs8_and_der(pkcs8: &[u8], der: Vec<u8>) -> Result<Self, DtlsError> {
+        let provider = PolicyProvider::new();
+        let key = provider
+            .crypto()
+            .import_signing_key(SignatureScheme::EcdsaP256Sha256, pkcs8)
+            .map_err(|_| DtlsError::Certificate)?;
+        Self::from_certificate(Certificate::from_signing_key(
+            vec![CertificateDer::from(der)],
+            key,
+        ))
     }
 
     /// Wraps an rtc-dtls certificate, e.g. one whose key lives in the key manager
