@@ -25,6 +25,9 @@ pub enum ConfigError {
     /// A PCR index outside 0..=23.
     #[error("PCR {0} does not exist (PCRs are numbered 0 to 23)")]
     PcrIndex(u8),
+    /// A TLS key mode other than `in-tpm` and `sealed`.
+    #[error("TLS key mode {0:?} is neither \"in-tpm\" nor \"sealed\"")]
+    TlsKeyMode(String),
 }
 
 /// How to reach the TPM: the TCTI (TPM command transmission interface) of tpm2-tss.
@@ -155,10 +158,65 @@ impl FromStr for PcrPolicy {
     }
 }
 
+/// Where the TLS role key lives and signs (TPM backend).
+///
+/// * [`InTpm`](Self::InTpm), the default: a non-exportable key of the TPM, like the other roles;
+///   every TLS handshake is one TPM2_Sign (tens of milliseconds on a hardware TPM, serialised with
+///   every other TPM command).
+/// * [`Sealed`](Self::Sealed): a software key generated at `init`, stored only wrapped under the
+///   storage secret (so it is bound to the same PCRs), unwrapped once at `open` and then held in
+///   locked memory of the key-manager process, where ring signs at software speed. A memory
+///   disclosure of that process yields the key.
+///
+/// The mode is recorded in the key directory at `init`; [`KeyManager::open`](crate::KeyManager::open)
+/// and `init` refuse a directory recorded with the other mode
+/// ([`KeyError::TlsModeMismatch`](crate::KeyError::TlsModeMismatch)), and
+/// [`KeyManager::open_with_new_tls_key`](crate::KeyManager::open_with_new_tls_key) switches
+/// explicitly, with a new key. The soft backend ignores the mode: its TLS key is a plain file that
+/// signs in the process, which is `Sealed` without the sealing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum TlsKeyMode {
+    /// The TLS key is a non-exportable TPM key; the TPM signs every handshake.
+    #[default]
+    InTpm,
+    /// The TLS key is wrapped under the TPM-sealed storage secret on disk and held unwrapped
+    /// only in the key-manager process's locked memory, where it signs in software.
+    Sealed,
+}
+
+impl TlsKeyMode {
+    /// The mode's name: `in-tpm` or `sealed` (also what the key directory records).
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsKeyMode::InTpm => "in-tpm",
+            TlsKeyMode::Sealed => "sealed",
+        }
+    }
+}
+
+impl fmt::Display for TlsKeyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TlsKeyMode {
+    type Err = ConfigError;
+
+    /// Parses `in-tpm` or `sealed`.
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        [TlsKeyMode::InTpm, TlsKeyMode::Sealed]
+            .into_iter()
+            .find(|mode| mode.name() == s)
+            .ok_or_else(|| ConfigError::TlsKeyMode(s.to_owned()))
+    }
+}
+
 /// Which backend holds the keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
-    /// TPM 2.0: keys are created in and never leave the TPM; the storage secret is sealed to it.
+    /// TPM 2.0: keys are created in and never leave the TPM (the TLS key unless its
+    /// [`TlsKeyMode`] is `Sealed`); the storage secret is sealed to it.
     Tpm {
         /// How to reach the TPM.
         tcti: Tcti,
@@ -174,15 +232,26 @@ pub enum Backend {
 pub struct KeyConfig {
     pub(crate) state_dir: PathBuf,
     pub(crate) backend: Backend,
+    pub(crate) tls_mode: TlsKeyMode,
 }
 
 impl KeyConfig {
-    /// Keys live in `<state_dir>/keys/`, created with mode 0700 if missing.
+    /// Keys live in `<state_dir>/keys/`, created with mode 0700 if missing. The TLS key mode is
+    /// [`TlsKeyMode::InTpm`].
     pub fn new(state_dir: impl Into<PathBuf>, backend: Backend) -> Self {
         Self {
             state_dir: state_dir.into(),
             backend,
+            tls_mode: TlsKeyMode::default(),
         }
+    }
+
+    /// The same configuration with the TLS key held as `mode` prescribes (TPM backend; the soft
+    /// backend ignores it).
+    #[must_use]
+    pub fn with_tls_mode(mut self, mode: TlsKeyMode) -> Self {
+        self.tls_mode = mode;
+        self
     }
 
     /// The directory holding the key files: `<state_dir>/keys`.
@@ -193,6 +262,11 @@ impl KeyConfig {
     /// The configured backend.
     pub fn backend(&self) -> &Backend {
         &self.backend
+    }
+
+    /// The configured TLS key mode.
+    pub fn tls_mode(&self) -> TlsKeyMode {
+        self.tls_mode
     }
 }
 
@@ -247,5 +321,23 @@ mod tests {
         assert_eq!("sha256:7,11".parse::<PcrPolicy>(), Ok(policy));
         assert_eq!("none".parse::<PcrPolicy>(), Ok(PcrPolicy::none()));
         assert_eq!(PcrPolicy::new([24]), Err(ConfigError::PcrIndex(24)));
+    }
+
+    #[test]
+    fn tls_key_modes_round_trip() {
+        for mode in [TlsKeyMode::InTpm, TlsKeyMode::Sealed] {
+            assert_eq!(mode.to_string().parse::<TlsKeyMode>(), Ok(mode));
+        }
+        assert_eq!(TlsKeyMode::default(), TlsKeyMode::InTpm);
+        assert_eq!(
+            "memory".parse::<TlsKeyMode>(),
+            Err(ConfigError::TlsKeyMode("memory".to_owned()))
+        );
+        let config = KeyConfig::new("/var/lib/kammer", Backend::Soft);
+        assert_eq!(config.tls_mode(), TlsKeyMode::InTpm);
+        assert_eq!(
+            config.with_tls_mode(TlsKeyMode::Sealed).tls_mode(),
+            TlsKeyMode::Sealed
+        );
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::Role;
-use crate::config::PcrPolicy;
+use crate::config::{PcrPolicy, TlsKeyMode};
 
 /// An error of the key manager. Messages never contain key material.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,22 @@ pub enum KeyError {
         found: String,
         /// The configured backend.
         configured: &'static str,
+    },
+    /// The key directory holds the TLS key in another [`TlsKeyMode`] than the configured one.
+    /// Switching modes means a new TLS key and certificate: see
+    /// [`KeyManager::open_with_new_tls_key`](crate::KeyManager::open_with_new_tls_key).
+    #[error(
+        "{dir} holds a TLS key of mode {found}, but mode {configured} is configured: switching \
+         modes needs a new TLS key and a new certificate; to keep the key, configure {found} \
+         again"
+    )]
+    TlsModeMismatch {
+        /// The key directory.
+        dir: PathBuf,
+        /// The mode recorded in the directory.
+        found: TlsKeyMode,
+        /// The configured mode.
+        configured: TlsKeyMode,
     },
     /// A file of the key state is malformed.
     #[error("{path} is damaged: {reason}")]
@@ -69,6 +85,18 @@ pub enum KeyError {
         /// The PCRs the secret is sealed to.
         pcrs: PcrPolicy,
     },
+    /// [`TlsKeyMode::Sealed`]: the TLS key, wrapped under the storage secret, cannot be opened
+    /// because the TPM refuses to unseal that secret (the PCRs changed). TLS stays down until the
+    /// platform is back in the state it was sealed in.
+    #[error(
+        "the sealed TLS key cannot be opened: the TPM refuses to unseal the storage secret because \
+         PCRs {pcrs} differ from their values at sealing time (other firmware, boot chain or \
+         configuration)"
+    )]
+    SealedTlsKeyLocked {
+        /// The PCRs the storage secret is sealed to.
+        pcrs: PcrPolicy,
+    },
     /// The configured PCR list differs from the one the storage secret is sealed to.
     #[error("the storage secret is sealed to PCRs {sealed}, but PCRs {configured} are configured")]
     PcrConfigMismatch {
@@ -86,6 +114,13 @@ pub enum KeyError {
     Label {
         /// The longest label.
         max: usize,
+    },
+    /// A wrap label in the namespace the key manager keeps for its own keys (such as the sealed
+    /// TLS key), which `wrap` and `unwrap` refuse so that no caller can unwrap them.
+    #[error("wrap labels starting with {prefix:?} are reserved for the key manager's own keys")]
+    ReservedLabel {
+        /// The reserved prefix.
+        prefix: &'static str,
     },
     /// An input is larger than the key manager accepts.
     #[error("{what} is larger than {max} bytes")]

@@ -15,18 +15,36 @@
 //! * and [`tls`]: a rustls `SigningKey` backed by the `Tls` role.
 //!
 //! # Backends
-//! * [`Backend::Tpm`] (production): keys are generated inside a TPM 2.0 and cannot leave it;
-//!   only TPM-encrypted blobs are stored. The storage secret is sealed into the TPM, optionally
+//! * [`Backend::Tpm`] (production): keys are generated inside a TPM 2.0 and cannot leave it
+//!   (except a TLS key of [`TlsKeyMode::Sealed`], below); only TPM-encrypted blobs are stored. The storage secret is sealed into the TPM, optionally
 //!   to a set of PCRs, and unsealed for each wrap or unwrap. See the `tpm` module and
 //!   `docs/keys.md`.
 //! * [`Backend::Soft`] (development only): keys are files. [`Status::is_insecure`] says so.
 //!
+//! # The TLS key's two modes
+//! [`TlsKeyMode`], part of the [`KeyConfig`] and recorded in the key directory at `init`:
+//! * [`TlsKeyMode::InTpm`] (the default): the TLS key is a TPM key like the others, and the TPM
+//!   signs every TLS handshake (tens of milliseconds each on a hardware TPM, one at a time).
+//! * [`TlsKeyMode::Sealed`]: the TLS key is a software key, stored only wrapped under the
+//!   storage secret (so the storage secret's PCR binding guards it too), unwrapped once by
+//!   `open` and then held in locked memory of this process, where it signs at software speed.
+//!   Whoever can read that process's memory can copy it.
+//!
+//! `open` and `init` refuse a key directory recorded with the other mode;
+//! [`KeyManager::open_with_new_tls_key`] switches modes, with a new TLS key. Everything else —
+//! `public_key`, `sign`, `sign_pinned`, `rotate`, [`tls`] — works alike in both modes.
+//!
 //! # Invariants
-//! * No private key and no storage secret is ever written to disk by the TPM backend, nor
-//!   returned by any function of this crate; the only secrets handed out are those the caller
-//!   put in (`unwrap`) or asked for (`random`), as [`SecretBytes`].
+//! * No private key and no storage secret is ever written to disk unencrypted by the TPM
+//!   backend (the only private key it writes at all is the `Sealed` TLS key, wrapped under the
+//!   storage secret), nor returned by any function of this crate; the only secrets handed out
+//!   are those the caller put in (`unwrap`) or asked for (`random`), as [`SecretBytes`]. Wrap
+//!   labels starting with [`wrap::RESERVED_PREFIX`] are the manager's own, so `unwrap` cannot
+//!   open the sealed TLS key.
 //! * Secrets in memory are [`SecretBytes`]: a locked page each, zeroized on drop, `Debug`
-//!   prints `[redacted]`. ring's internal key schedules and tpm2-tss's C buffers are outside
+//!   prints `[redacted]`. Keys that sign in this process (the `Sealed` TLS key, the soft
+//!   backend's keys) are ring key pairs, each in a locked page of its own but not zeroized when
+//!   dropped (ring cannot). ring's internal key schedules and tpm2-tss's C buffers are outside
 //!   this guarantee (both are short-lived; see `docs/keys.md`).
 //! * No TPM object or session stays loaded between two calls (swtpm and `/dev/tpm0` have no
 //!   resource manager).
@@ -35,12 +53,14 @@
 //!
 //! # What it refuses
 //! Exporting a private key; other curves or hashes; a swtpm that is not on loopback; wrapping
-//! more than [`MAX_PLAINTEXT`] bytes (it wraps keys, not data); keys that do not have the
-//! non-exportable signing template.
+//! more than [`MAX_PLAINTEXT`] bytes (it wraps keys, not data); wrap labels of its own
+//! namespace; keys that do not have the non-exportable signing template; switching the TLS key
+//! mode silently.
 
 mod config;
 mod der;
 mod error;
+mod process_key;
 mod secret;
 mod soft;
 mod store;
@@ -51,7 +71,7 @@ pub mod wrap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use config::{Backend, ConfigError, KeyConfig, PcrPolicy, Tcti};
+pub use config::{Backend, ConfigError, KeyConfig, PcrPolicy, Tcti, TlsKeyMode};
 pub use der::{Fingerprint, PublicKey};
 pub use error::KeyError;
 pub use secret::{SECRET_CAPACITY, SecretBytes};
@@ -107,6 +127,18 @@ enum Keys {
     Soft(SoftBackend),
 }
 
+/// What opening the key state may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Opening {
+    /// Load existing keys only ([`KeyManager::open`]).
+    Existing,
+    /// The key ceremony: create whatever is missing ([`KeyManager::init`]).
+    Create,
+    /// Load existing keys, but replace the TLS key by a new one held in the configured mode
+    /// ([`KeyManager::open_with_new_tls_key`]).
+    NewTlsKey,
+}
+
 /// The key manager. `Send + Sync`: share it in an `Arc`; TPM operations are serialised inside.
 pub struct KeyManager {
     keys: Keys,
@@ -114,26 +146,47 @@ pub struct KeyManager {
 
 impl KeyManager {
     /// The key ceremony: opens the key state, creating whatever is missing (role keys, the
-    /// storage secret). Safe to run again: existing keys are kept.
+    /// storage secret) and recording the TLS key mode. Safe to run again: existing keys are
+    /// kept. Fails with [`KeyError::TlsModeMismatch`] if the TLS key exists in the other mode.
     pub fn init(config: &KeyConfig) -> Result<Self, KeyError> {
-        Self::open_or_create(config, true)
+        Self::open_as(config, Opening::Create)
     }
 
     /// Opens existing keys; fails with [`KeyError::NotInitialized`] if any is missing, with
-    /// [`KeyError::TpmChanged`] if the TPM was cleared or replaced since `init`.
+    /// [`KeyError::TpmChanged`] if the TPM was cleared or replaced since `init`, with
+    /// [`KeyError::TlsModeMismatch`] if the TLS key was made for the other [`TlsKeyMode`], and
+    /// (mode `Sealed`) with [`KeyError::SealedTlsKeyLocked`] if the PCRs the storage secret is
+    /// sealed to changed, so that the TLS key cannot be unwrapped.
     pub fn open(config: &KeyConfig) -> Result<Self, KeyError> {
-        Self::open_or_create(config, false)
+        Self::open_as(config, Opening::Existing)
     }
 
-    fn open_or_create(config: &KeyConfig, create: bool) -> Result<Self, KeyError> {
+    /// Opens existing keys like [`open`](Self::open), but first replaces the TLS key by a new
+    /// one held in the configured [`TlsKeyMode`], whichever mode the key directory recorded:
+    /// the one way to switch modes. Like [`rotate`](Self::rotate)`(Role::Tls)`, the old key is
+    /// gone and the TLS certificate must be reissued for the new one. A `Sealed` key needs the
+    /// storage secret, so this fails while the PCRs differ from their sealed values. With the
+    /// soft backend it is `open` and `rotate(Role::Tls)`.
+    pub fn open_with_new_tls_key(config: &KeyConfig) -> Result<Self, KeyError> {
+        Self::open_as(config, Opening::NewTlsKey)
+    }
+
+    fn open_as(config: &KeyConfig, opening: Opening) -> Result<Self, KeyError> {
         let keys = match &config.backend {
             Backend::Tpm { tcti, pcrs } => Keys::Tpm(Box::new(TpmBackend::open(
                 config.key_dir(),
                 tcti,
                 pcrs,
-                create,
+                config.tls_mode,
+                opening,
             )?)),
-            Backend::Soft => Keys::Soft(SoftBackend::open(config.key_dir(), create)?),
+            Backend::Soft => {
+                let soft = SoftBackend::open(config.key_dir(), opening == Opening::Create)?;
+                if opening == Opening::NewTlsKey {
+                    soft.rotate(Role::Tls)?;
+                }
+                Keys::Soft(soft)
+            }
         };
         Ok(Self { keys })
     }
@@ -176,8 +229,8 @@ impl KeyManager {
     }
 
     /// Encrypts a data key (at most [`MAX_PLAINTEXT`] bytes) under the storage secret, bound
-    /// to `label` (1 to [`MAX_LABEL`] bytes): only [`unwrap`](Self::unwrap) with the same label
-    /// on the same key state opens it.
+    /// to `label` (1 to [`MAX_LABEL`] bytes, not starting with [`wrap::RESERVED_PREFIX`]): only
+    /// [`unwrap`](Self::unwrap) with the same label on the same key state opens it.
     pub fn wrap(&self, label: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
         if plaintext.len() > MAX_PLAINTEXT {
             return Err(KeyError::TooLarge {
@@ -185,7 +238,7 @@ impl KeyManager {
                 max: MAX_PLAINTEXT,
             });
         }
-        wrap::check_label(label)?;
+        wrap::check_caller_label(label)?;
         let secret = self.storage_secret()?;
         wrap::wrap(&secret, label, plaintext)
     }
@@ -193,8 +246,10 @@ impl KeyManager {
     /// Decrypts a blob made by [`wrap`](Self::wrap) for the same label. Fails with
     /// [`KeyError::Unwrap`] if it was changed, made for another label or another key state,
     /// and with [`KeyError::PcrPolicyFailed`] if the platform state no longer matches the
-    /// storage secret's PCR policy.
+    /// storage secret's PCR policy. Labels starting with [`wrap::RESERVED_PREFIX`] are refused
+    /// ([`KeyError::ReservedLabel`]): they are the manager's own, such as the sealed TLS key.
     pub fn unwrap(&self, label: &str, blob: &[u8]) -> Result<SecretBytes, KeyError> {
+        wrap::check_caller_label(label)?;
         wrap::precheck(label, blob)?;
         let secret = self.storage_secret()?;
         wrap::unwrap(&secret, label, blob)
@@ -224,7 +279,8 @@ impl KeyManager {
 
     /// Replaces the role's key with a new one and returns its public key. The old key is gone:
     /// certificates for it must be reissued, and a [`tls::TlsSigningKey`] built for it refuses
-    /// to sign.
+    /// to sign. The TLS key stays in its [`TlsKeyMode`] (a `Sealed` one needs the storage
+    /// secret, so its rotation fails while the PCRs differ from their sealed values).
     pub fn rotate(&self, role: Role) -> Result<PublicKey, KeyError> {
         match &self.keys {
             Keys::Tpm(tpm) => tpm.rotate(role),
@@ -260,10 +316,15 @@ impl KeyManager {
                 pcrs: None,
             },
         };
+        let tls_mode = match &self.keys {
+            Keys::Tpm(tpm) => Some(tpm.tls_mode()),
+            Keys::Soft(_) => None,
+        };
         Status {
             backend,
             key_dir: key_dir.to_owned(),
             roles,
+            tls_mode,
             storage,
             memory_locking: SecretBytes::zeroed(0).is_locked(),
         }
@@ -283,9 +344,14 @@ impl fmt::Debug for KeyManager {
             Keys::Tpm(_) => "tpm",
             Keys::Soft(_) => "soft",
         };
+        let tls_mode = match &self.keys {
+            Keys::Tpm(tpm) => tpm.tls_mode().name(),
+            Keys::Soft(_) => "soft",
+        };
         f.debug_struct("KeyManager")
             .field("backend", &backend)
             .field("key_dir", &self.key_dir())
+            .field("tls_mode", &tls_mode)
             .finish_non_exhaustive()
     }
 }
@@ -299,6 +365,9 @@ pub struct Status {
     pub key_dir: PathBuf,
     /// One entry per role, in the order of [`Role::ALL`].
     pub roles: Vec<RoleStatus>,
+    /// Where the TLS key signs (TPM backend); `None` for the soft backend, whose TLS key is a
+    /// plain file that signs in the process whatever the mode.
+    pub tls_mode: Option<TlsKeyMode>,
     /// The storage secret.
     pub storage: StorageStatus,
     /// Whether secrets in memory can be locked into RAM (see [`SecretBytes::is_locked`]).
@@ -359,6 +428,9 @@ pub enum KeyLocation {
     /// the TPM as a transient object for each use and flushed afterwards (it has no persistent
     /// handle).
     TpmBlob(PathBuf),
+    /// A file holding the key's PKCS#8 document wrapped under the storage secret
+    /// ([`TlsKeyMode::Sealed`]); `open` unwraps it once into locked memory of this process.
+    Wrapped(PathBuf),
     /// A plain key file (soft backend).
     File(PathBuf),
 }
@@ -369,6 +441,12 @@ impl fmt::Display for KeyLocation {
             KeyLocation::TpmBlob(path) => {
                 write!(f, "TPM blob {} (transient, loaded per use)", path.display())
             }
+            KeyLocation::Wrapped(path) => write!(
+                f,
+                "wrapped under the storage secret in {} (held unwrapped in locked memory of this \
+                 process)",
+                path.display()
+            ),
             KeyLocation::File(path) => write!(f, "file {}", path.display()),
         }
     }
@@ -402,6 +480,19 @@ impl fmt::Display for Status {
                 "{}: {}, {}, {}",
                 role.role, role.algorithm, role.fingerprint, role.location
             )?;
+        }
+        match self.tls_mode {
+            Some(TlsKeyMode::InTpm) => {
+                writeln!(f, "tls key mode: in-tpm (the TPM signs every handshake)")?;
+            }
+            Some(TlsKeyMode::Sealed) => writeln!(
+                f,
+                "tls key mode: sealed (unwrapped at start, signs in software in this process)"
+            )?,
+            None => writeln!(
+                f,
+                "tls key mode: none (soft backend: the key file signs in this process)"
+            )?,
         }
         let binding = match &self.storage.pcrs {
             Some(pcrs) if pcrs.is_empty() => "sealed, no PCR binding".to_owned(),

@@ -36,16 +36,7 @@ impl SecretBytes {
     pub(crate) fn zeroed(len: usize) -> Self {
         assert!(len <= SECRET_CAPACITY, "a secret is at most one page long");
         let page = Box::new(Page([0; SECRET_CAPACITY]));
-        let lock = match region::lock(page.0.as_ptr(), SECRET_CAPACITY) {
-            Ok(guard) if region::page::size() <= SECRET_CAPACITY => Some(guard),
-            Ok(guard) => {
-                // The page is shared with other allocations: unlocking it later could unlock
-                // theirs, so it stays locked for the life of the process.
-                std::mem::forget(guard);
-                None
-            }
-            Err(_) => None,
-        };
+        let lock = lock_page(page.0.as_ptr());
         Self { page, len, lock }
     }
 
@@ -89,6 +80,22 @@ impl SecretBytes {
     /// Whether the page holding the secret is locked into RAM (cannot be swapped out).
     pub fn is_locked(&self) -> bool {
         self.lock.is_some() || region::page::size() > SECRET_CAPACITY
+    }
+}
+
+/// Locks the [`SECRET_CAPACITY`] bytes at `page`, the start of a page-aligned allocation of
+/// exactly that size (so of an exclusive page), into RAM; the guard unlocks it when dropped.
+/// `None` if locking failed, or if the system's pages are larger: then the page is shared with
+/// other allocations, unlocking it later could unlock theirs, and it stays locked for the life of
+/// the process.
+pub(crate) fn lock_page(page: *const u8) -> Option<region::LockGuard> {
+    match region::lock(page, SECRET_CAPACITY) {
+        Ok(guard) if region::page::size() <= SECRET_CAPACITY => Some(guard),
+        Ok(guard) => {
+            std::mem::forget(guard);
+            None
+        }
+        Err(_) => None,
     }
 }
 

@@ -5,18 +5,20 @@
 //! stolen disk, another process of the same user) has every key: `status()` reports the backend
 //! as insecure, and the appliance must not run with it in production.
 //!
-//! ring's `EcdsaKeyPair` is not zeroized when dropped (ring has no such support); the PKCS#8
-//! bytes read from disk are.
+//! The keys sign in this process as [`ProcessKey`]s (locked memory; ring's key pair is not
+//! zeroized when dropped, ring has no such support); the PKCS#8 bytes read from disk are. The
+//! configured [`TlsKeyMode`](crate::TlsKeyMode) means nothing here: the TLS key behaves like a
+//! `Sealed` one without the sealing.
 
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use zeroize::Zeroizing;
 
 use crate::der::PublicKey;
 use crate::error::KeyError;
+use crate::process_key::ProcessKey;
 use crate::secret::SecretBytes;
 use crate::store::KeyDir;
 use crate::wrap::STORAGE_SECRET_LEN;
@@ -28,17 +30,12 @@ fn role_file(role: Role) -> String {
     format!("{}.p8", role.name())
 }
 
-struct SoftKey {
-    pair: EcdsaKeyPair,
-    key: PublicKey,
-}
-
 /// The soft backend.
 pub(crate) struct SoftBackend {
     dir: KeyDir,
     rng: SystemRandom,
     /// One per role, in the order of [`Role::ALL`].
-    keys: RwLock<Vec<SoftKey>>,
+    keys: RwLock<Vec<ProcessKey>>,
     storage_secret: SecretBytes,
 }
 
@@ -53,16 +50,16 @@ impl SoftBackend {
         let mut keys = Vec::with_capacity(Role::ALL.len());
         for role in Role::ALL {
             let file = role_file(role);
-            let pkcs8 = match dir.read(&file)?.map(Zeroizing::new) {
-                Some(pkcs8) => pkcs8,
+            let key = match dir.read(&file)?.map(Zeroizing::new) {
+                Some(pkcs8) => parse(&dir.file(&file), &pkcs8)?,
                 None if create => {
-                    let pkcs8 = generate(&rng)?;
-                    dir.write(&file, &pkcs8)?;
-                    pkcs8
+                    let pkcs8 = ProcessKey::generate_pkcs8()?;
+                    dir.write(&file, pkcs8.as_bytes())?;
+                    parse(&dir.file(&file), pkcs8.as_bytes())?
                 }
                 None => return Err(not_initialized()),
             };
-            keys.push(parse(&dir.file(&file), &pkcs8, &rng)?);
+            keys.push(key);
         }
         let storage_secret = match dir.read_secret(STORAGE_SECRET_FILE)? {
             Some(secret) if secret.len() == STORAGE_SECRET_LEN => secret,
@@ -89,12 +86,12 @@ impl SoftBackend {
         })
     }
 
-    fn keys(&self) -> RwLockReadGuard<'_, Vec<SoftKey>> {
+    fn keys(&self) -> RwLockReadGuard<'_, Vec<ProcessKey>> {
         self.keys.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn public_key(&self, role: Role) -> PublicKey {
-        self.keys()[role.index()].key.clone()
+        self.keys()[role.index()].public_key().clone()
     }
 
     pub(crate) fn sign(
@@ -103,16 +100,7 @@ impl SoftBackend {
         message: &[u8],
         expected: Option<&PublicKey>,
     ) -> Result<Vec<u8>, KeyError> {
-        let keys = self.keys();
-        let key = &keys[role.index()];
-        if expected.is_some_and(|expected| *expected != key.key) {
-            return Err(KeyError::KeyRotated { role });
-        }
-        let signature = key
-            .pair
-            .sign(&self.rng, message)
-            .map_err(|_| KeyError::Crypto("ECDSA signing"))?;
-        Ok(signature.as_ref().to_vec())
+        self.keys()[role.index()].sign(role, message, expected)
     }
 
     /// A copy of the storage secret for one operation.
@@ -131,10 +119,10 @@ impl SoftBackend {
     pub(crate) fn rotate(&self, role: Role) -> Result<PublicKey, KeyError> {
         let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         let file = role_file(role);
-        let pkcs8 = generate(&self.rng)?;
-        let key = parse(&self.dir.file(&file), &pkcs8, &self.rng)?;
-        self.dir.write(&file, &pkcs8)?;
-        let public = key.key.clone();
+        let pkcs8 = ProcessKey::generate_pkcs8()?;
+        let key = parse(&self.dir.file(&file), pkcs8.as_bytes())?;
+        self.dir.write(&file, pkcs8.as_bytes())?;
+        let public = key.public_key().clone();
         keys[role.index()] = key;
         Ok(public)
     }
@@ -156,19 +144,9 @@ impl SoftBackend {
     }
 }
 
-fn generate(rng: &SystemRandom) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let document = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, rng)
-        .map_err(|_| KeyError::Crypto("ECDSA key generation"))?;
-    Ok(Zeroizing::new(document.as_ref().to_vec()))
-}
-
-fn parse(path: &Path, pkcs8: &[u8], rng: &SystemRandom) -> Result<SoftKey, KeyError> {
-    let corrupt = || KeyError::Corrupt {
+fn parse(path: &Path, pkcs8: &[u8]) -> Result<ProcessKey, KeyError> {
+    ProcessKey::from_pkcs8(pkcs8).ok_or_else(|| KeyError::Corrupt {
         path: path.to_owned(),
         reason: "not a PKCS#8 ECDSA P-256 key",
-    };
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, rng)
-        .map_err(|_| corrupt())?;
-    let key = PublicKey::from_point(pair.public_key().as_ref()).ok_or_else(corrupt)?;
-    Ok(SoftKey { pair, key })
+    })
 }

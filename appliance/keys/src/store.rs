@@ -88,6 +88,18 @@ impl KeyDir {
         Ok(Some(SecretBytes::copy_from(&bytes)))
     }
 
+    /// Removes a file if it exists, and makes the removal durable.
+    pub(crate) fn remove(&self, name: &str) -> Result<(), KeyError> {
+        let path = self.file(name);
+        match fs::remove_file(&path) {
+            Ok(()) => File::open(&self.path)
+                .and_then(|dir| dir.sync_all())
+                .map_err(KeyError::io(&self.path)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(KeyError::io(path)(e)),
+        }
+    }
+
     /// Writes a file atomically with mode 0600, replacing any previous one.
     pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> Result<(), KeyError> {
         let path = self.file(name);
@@ -131,6 +143,9 @@ mod tests {
         assert_eq!(dir.read("x").expect("read").as_deref(), Some(&b"two"[..]));
         assert_eq!(mode(&dir.file("x")), 0o600);
         assert_eq!(dir.read("missing").expect("read"), None);
+        dir.remove("x").expect("remove");
+        dir.remove("x").expect("remove again");
+        assert_eq!(dir.read("x").expect("read"), None);
         assert!(KeyDir::open(path.clone(), "soft", false).is_ok());
         assert!(matches!(
             KeyDir::open(path, "tpm", true),

@@ -1,5 +1,7 @@
-//! rustls over the key manager: the TLS server signs its handshakes with the `Tls` role key,
-//! which (with the TPM backend) never leaves the TPM.
+//! rustls over the key manager: the TLS server signs its handshakes with the `Tls` role key.
+//! With the TPM backend and [`TlsKeyMode::InTpm`](crate::TlsKeyMode::InTpm) that key never
+//! leaves the TPM; with [`TlsKeyMode::Sealed`](crate::TlsKeyMode::Sealed) it signs in the key
+//! manager's memory. The adapter is the same for both.
 
 use std::sync::Arc;
 
@@ -20,8 +22,11 @@ const SCHEME: SignatureScheme = SignatureScheme::ECDSA_NISTP256_SHA256;
 /// signing with a key that does not match the certificate. Build a new one, with the new
 /// certificate, after a rotation.
 ///
-/// Signing blocks: on a hardware TPM one signature takes tens of milliseconds, during which the
-/// calling thread waits (and other signers queue on the TPM).
+/// Signing blocks. With [`TlsKeyMode::InTpm`](crate::TlsKeyMode::InTpm) one signature takes tens
+/// of milliseconds on a hardware TPM, during which the calling thread waits, and other signers
+/// (other handshakes, audit records) queue on the TPM; keep it off threads that other
+/// connections need. With [`TlsKeyMode::Sealed`](crate::TlsKeyMode::Sealed) it is a software
+/// signature (tens of microseconds), and several threads sign at once.
 #[derive(Debug)]
 pub struct TlsSigningKey {
     keys: Arc<KeyManager>,

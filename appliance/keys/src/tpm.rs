@@ -6,7 +6,8 @@
 //!   key is kept in `storage-key.spki`; a different one means the TPM was cleared or replaced.
 //! * each role's **signing key** is a child of the storage key, created once; its TPM2B_PUBLIC
 //!   and TPM2B_PRIVATE (the private part encrypted by the storage key, usable only in this TPM)
-//!   live in `<role>.tpm`.
+//!   live in `<role>.tpm`. With [`TlsKeyMode::Sealed`] the TLS key is no TPM object but a
+//!   software key wrapped under the storage secret (`tls.sealed`, see `tls_key`).
 //! * the **sealed storage secret** is a keyed-hash data object under the storage key
 //!   (`storage.tpm`), optionally bound to SHA-256 PCRs (`storage.pcrs`).
 //!
@@ -24,22 +25,24 @@
 mod objects;
 mod sealing;
 mod templates;
+mod tls_key;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use tss_esapi::structures::{Digest, Private, Public};
 use tss_esapi::utils::TpmsContext;
 use tss_esapi::{Context, TctiNameConf};
 
 use self::objects::create_primary;
-use crate::config::{PcrPolicy, Tcti};
+use crate::config::{PcrPolicy, Tcti, TlsKeyMode};
 use crate::der::PublicKey;
 use crate::error::KeyError;
+use crate::process_key::ProcessKey;
 use crate::secret::SecretBytes;
 use crate::store::KeyDir;
-use crate::{BackendStatus, KeyLocation, Role};
+use crate::{BackendStatus, KeyLocation, Opening, Role};
 
 const STORAGE_KEY_FILE: &str = "storage-key.spki";
 const SEALED_FILE: &str = "storage.tpm";
@@ -58,7 +61,17 @@ pub(crate) struct TpmBackend {
     dir: KeyDir,
     storage_key: PublicKey,
     pcrs: PcrPolicy,
+    tls: TlsKey,
     state: Mutex<TpmState>,
+}
+
+/// Where the TLS key signs.
+enum TlsKey {
+    /// In the TPM, like the other roles ([`TpmState::roles`] holds it).
+    InTpm,
+    /// In this process, outside the TPM mutex: software signatures do not queue behind TPM
+    /// commands, and several threads sign at once.
+    Sealed(RwLock<ProcessKey>),
 }
 
 /// Everything that talks to the TPM, behind the mutex. Its operations live in `objects` (keys)
@@ -71,8 +84,9 @@ struct TpmState {
     storage_key: PublicKey,
     /// The storage key's saved context, while the TPM accepts it.
     primary: Option<TpmsContext>,
-    /// One per role, in the order of [`Role::ALL`] (complete once `open` returns).
-    roles: Vec<RoleKey>,
+    /// One per role, in the order of [`Role::ALL`]: every one once `open` returns, except the
+    /// TLS key with [`TlsKeyMode::Sealed`].
+    roles: [Option<RoleKey>; 3],
     /// The sealed storage secret (present once `open` returns).
     sealed: Option<TpmObject>,
 }
@@ -96,13 +110,15 @@ enum Slot {
 }
 
 impl TpmBackend {
-    /// Connects to the TPM and loads the keys, creating missing ones when `create` is set.
+    /// Connects to the TPM and loads the keys; [`Opening`] says what it may create.
     pub(crate) fn open(
         key_dir: PathBuf,
         tcti: &Tcti,
         pcrs: &PcrPolicy,
-        create: bool,
+        tls_mode: TlsKeyMode,
+        opening: Opening,
     ) -> Result<Self, KeyError> {
+        let create = opening == Opening::Create;
         let dir = KeyDir::open(key_dir, "tpm", create)?;
         let not_initialized = || KeyError::NotInitialized {
             dir: dir.path().to_owned(),
@@ -127,27 +143,29 @@ impl TpmBackend {
             None if create => dir.write(STORAGE_KEY_FILE, storage_key.spki_der())?,
             None => return Err(not_initialized()),
         }
+        tls_key::check_recorded_mode(&dir, tls_mode, opening)?;
 
         let mut state = TpmState {
             ctx,
             dir: dir.path().to_owned(),
             storage_key: storage_key.clone(),
             primary: saved,
-            roles: Vec::with_capacity(Role::ALL.len()),
+            roles: [None, None, None],
             sealed: None,
         };
         for role in Role::ALL {
+            if role == Role::Tls
+                && (tls_mode == TlsKeyMode::Sealed || opening == Opening::NewTlsKey)
+            {
+                continue;
+            }
             let file = role_file(role);
             let key = match dir.read(&file)? {
                 Some(bytes) => state.load_role_blob(&dir.file(&file), &bytes)?,
-                None if create => {
-                    let key = state.create_signing_key()?;
-                    dir.write(&file, &key.object.to_bytes()?)?;
-                    key
-                }
+                None if create => state.create_role_key(&dir, role)?,
                 None => return Err(not_initialized()),
             };
-            state.roles.push(key);
+            state.roles[role.index()] = Some(key);
         }
         let sealed = match (dir.read(SEALED_FILE)?, dir.read(SEALED_PCRS_FILE)?) {
             (Some(blob), Some(sealed_pcrs)) => {
@@ -186,12 +204,31 @@ impl TpmBackend {
             _ => return Err(not_initialized()),
         };
         state.sealed = Some(sealed);
+
+        // The TLS key last: with `Sealed` it needs the storage secret.
+        let tls = match (tls_mode, opening) {
+            (TlsKeyMode::InTpm, Opening::NewTlsKey) => {
+                state.roles[Role::Tls.index()] = Some(state.create_role_key(&dir, Role::Tls)?);
+                TlsKey::InTpm
+            }
+            (TlsKeyMode::InTpm, _) => TlsKey::InTpm,
+            (TlsKeyMode::Sealed, Opening::NewTlsKey) => {
+                TlsKey::Sealed(RwLock::new(state.new_sealed_tls_key(&dir, pcrs)?))
+            }
+            (TlsKeyMode::Sealed, _) => {
+                TlsKey::Sealed(RwLock::new(state.open_sealed_tls_key(&dir, pcrs, create)?))
+            }
+        };
+        if opening == Opening::NewTlsKey {
+            tls_key::record_switch(&dir, tls_mode)?;
+        }
         Ok(Self {
             tcti: tcti.clone(),
             vendor,
             dir,
             storage_key,
             pcrs: pcrs.clone(),
+            tls,
             state: Mutex::new(state),
         })
     }
@@ -202,8 +239,21 @@ impl TpmBackend {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The TLS key, if it signs in this process.
+    fn process_key(&self, role: Role) -> Option<RwLockReadGuard<'_, ProcessKey>> {
+        match (&self.tls, role) {
+            (TlsKey::Sealed(key), Role::Tls) => {
+                Some(key.read().unwrap_or_else(PoisonError::into_inner))
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn public_key(&self, role: Role) -> PublicKey {
-        self.state().roles[role.index()].key.clone()
+        if let Some(key) = self.process_key(role) {
+            return key.public_key().clone();
+        }
+        self.state().tpm_key(role).key.clone()
     }
 
     /// Signs `message` (hashed here with SHA-256) with the role's key; with `expected`, only if
@@ -214,10 +264,13 @@ impl TpmBackend {
         message: &[u8],
         expected: Option<&PublicKey>,
     ) -> Result<Vec<u8>, KeyError> {
+        if let Some(key) = self.process_key(role) {
+            return key.sign(role, message, expected);
+        }
         let hash = ring::digest::digest(&ring::digest::SHA256, message);
         let digest = Digest::try_from(hash.as_ref()).map_err(KeyError::tpm("a digest"))?;
         let mut state = self.state();
-        if expected.is_some_and(|key| *key != state.roles[role.index()].key) {
+        if expected.is_some_and(|key| *key != state.tpm_key(role).key) {
             return Err(KeyError::KeyRotated { role });
         }
         let mut transient = Vec::new();
@@ -227,23 +280,26 @@ impl TpmBackend {
 
     /// Unseals the storage secret for one operation.
     pub(crate) fn storage_secret(&self) -> Result<SecretBytes, KeyError> {
-        let mut state = self.state();
-        let mut transient = Vec::new();
-        let result = state.unseal(&self.pcrs, &mut transient);
-        state.finish(transient, result)
+        self.state().storage_secret(&self.pcrs)
     }
 
     pub(crate) fn random(&self, len: usize) -> Result<SecretBytes, KeyError> {
         self.state().random(len)
     }
 
-    /// Replaces the role's key by a new one (the old blob is overwritten: the old key is gone).
+    /// Replaces the role's key by a new one, in the same place (the old blob is overwritten:
+    /// the old key is gone).
     pub(crate) fn rotate(&self, role: Role) -> Result<PublicKey, KeyError> {
         let mut state = self.state();
-        let key = state.create_signing_key()?;
-        self.dir.write(&role_file(role), &key.object.to_bytes()?)?;
+        if let (TlsKey::Sealed(tls), Role::Tls) = (&self.tls, role) {
+            let key = state.new_sealed_tls_key(&self.dir, &self.pcrs)?;
+            let public = key.public_key().clone();
+            *tls.write().unwrap_or_else(PoisonError::into_inner) = key;
+            return Ok(public);
+        }
+        let key = state.create_role_key(&self.dir, role)?;
         let public = key.key.clone();
-        state.roles[role.index()] = key;
+        state.roles[role.index()] = Some(key);
         Ok(public)
     }
 
@@ -256,7 +312,19 @@ impl TpmBackend {
     }
 
     pub(crate) fn key_location(&self, role: Role) -> KeyLocation {
-        KeyLocation::TpmBlob(self.dir.file(&role_file(role)))
+        match (&self.tls, role) {
+            (TlsKey::Sealed(_), Role::Tls) => {
+                KeyLocation::Wrapped(self.dir.file(tls_key::SEALED_TLS_FILE))
+            }
+            _ => KeyLocation::TpmBlob(self.dir.file(&role_file(role))),
+        }
+    }
+
+    pub(crate) fn tls_mode(&self) -> TlsKeyMode {
+        match self.tls {
+            TlsKey::InTpm => TlsKeyMode::InTpm,
+            TlsKey::Sealed(_) => TlsKeyMode::Sealed,
+        }
     }
 
     pub(crate) fn storage_location(&self) -> KeyLocation {
@@ -269,5 +337,21 @@ impl TpmBackend {
 
     pub(crate) fn key_dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+impl TpmState {
+    /// A role key held in the TPM.
+    fn tpm_key(&self, role: Role) -> &RoleKey {
+        self.roles[role.index()]
+            .as_ref()
+            .expect("`open` loads every role key the TPM holds")
+    }
+
+    /// Creates a new key for `role` in the TPM and writes its blob (replacing an old one).
+    fn create_role_key(&mut self, dir: &KeyDir, role: Role) -> Result<RoleKey, KeyError> {
+        let key = self.create_signing_key()?;
+        dir.write(&role_file(role), &key.object.to_bytes()?)?;
+        Ok(key)
     }
 }

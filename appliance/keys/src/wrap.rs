@@ -11,6 +11,11 @@
 //!
 //! So a blob opens only under the same storage secret *and* the same label; any changed byte,
 //! another label or another secret fails authentication alike.
+//!
+//! Labels starting with [`RESERVED_PREFIX`] (`kammer/`) belong to the key manager itself: with
+//! [`TlsKeyMode::Sealed`](crate::TlsKeyMode::Sealed) the TLS key's PKCS#8 document is wrapped
+//! under `kammer/tls-key`. `KeyManager::wrap` and `unwrap` refuse such labels, so the TLS key
+//! cannot be unwrapped through them.
 
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;
@@ -25,6 +30,14 @@ pub const MAX_LABEL: usize = 255;
 pub const MAX_PLAINTEXT: usize = 1024;
 /// The length of the storage secret.
 pub(crate) const STORAGE_SECRET_LEN: usize = 32;
+/// Labels starting with this are the key manager's own: [`KeyManager::wrap`] and
+/// [`KeyManager::unwrap`] refuse them.
+///
+/// [`KeyManager::wrap`]: crate::KeyManager::wrap
+/// [`KeyManager::unwrap`]: crate::KeyManager::unwrap
+pub const RESERVED_PREFIX: &str = "kammer/";
+/// The label of the TLS key's PKCS#8 document with [`TlsKeyMode::Sealed`](crate::TlsKeyMode).
+pub(crate) const TLS_KEY_LABEL: &str = "kammer/tls-key";
 
 const VERSION: u8 = 1;
 const SALT: &[u8] = b"kammer-keys/v1";
@@ -54,6 +67,17 @@ fn data_key(storage_secret: &SecretBytes, label: &str) -> Result<LessSafeKey, Ke
 pub(crate) fn check_label(label: &str) -> Result<(), KeyError> {
     if label.is_empty() || label.len() > MAX_LABEL {
         return Err(KeyError::Label { max: MAX_LABEL });
+    }
+    Ok(())
+}
+
+/// Checks a label a caller of the key manager gave: valid, and not one of the manager's own.
+pub(crate) fn check_caller_label(label: &str) -> Result<(), KeyError> {
+    check_label(label)?;
+    if label.starts_with(RESERVED_PREFIX) {
+        return Err(KeyError::ReservedLabel {
+            prefix: RESERVED_PREFIX,
+        });
     }
     Ok(())
 }
@@ -182,6 +206,20 @@ mod tests {
             unwrap(&secret(1), "a", &[]),
             Err(KeyError::Unwrap)
         ));
+    }
+
+    #[test]
+    fn reserved_labels_are_refused_to_callers() {
+        assert!(check_caller_label("recording/1").is_ok());
+        assert!(matches!(
+            check_caller_label(TLS_KEY_LABEL),
+            Err(KeyError::ReservedLabel { prefix: "kammer/" })
+        ));
+        assert!(matches!(
+            check_caller_label(""),
+            Err(KeyError::Label { .. })
+        ));
+        assert!(check_label(TLS_KEY_LABEL).is_ok());
     }
 
     #[test]

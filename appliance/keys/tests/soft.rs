@@ -4,8 +4,8 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{files_holding_the_secret, list_files, verifies};
-use kammer_keys::{Backend, KeyConfig, KeyError, KeyLocation, KeyManager, Role};
+use common::{files_holding_the_private_key, files_holding_the_secret, list_files, verifies};
+use kammer_keys::{Backend, KeyConfig, KeyError, KeyLocation, KeyManager, Role, TlsKeyMode};
 
 const LABEL: &str = "recording/room-1";
 const DATA_KEY: &[u8; 32] = b"a 32-byte data key for the test.";
@@ -27,6 +27,9 @@ fn soft_key_lifecycle() {
     let text = status.to_string();
     println!("{text}");
     assert!(text.contains("INSECURE"), "{text}");
+    // The TLS key mode means nothing here.
+    assert_eq!(status.tls_mode, None);
+    assert!(text.contains("tls key mode: none (soft backend"), "{text}");
     for entry in &status.roles {
         assert!(matches!(&entry.location, KeyLocation::File(p) if p.exists()));
     }
@@ -48,6 +51,10 @@ fn soft_key_lifecycle() {
         Err(KeyError::Unwrap)
     ));
     assert!(matches!(keys.unwrap("other", &blob), Err(KeyError::Unwrap)));
+    assert!(matches!(
+        keys.wrap("kammer/tls-key", DATA_KEY),
+        Err(KeyError::ReservedLabel { .. })
+    ));
     assert!(matches!(keys.random(4097), Err(KeyError::TooLarge { .. })));
     assert_eq!(keys.random(4096).expect("random").len(), 4096);
 
@@ -84,6 +91,23 @@ fn soft_key_lifecycle() {
         files_holding_the_secret(state.path(), LABEL, &blob),
         [dir.join("storage.key")]
     );
+    // The same for the private key search of the sealed TLS key test: here the key is a file.
+    assert_eq!(
+        files_holding_the_private_key(state.path(), &publics[0]),
+        [dir.join("tls.p8")]
+    );
+
+    // Either TLS key mode opens the same files; nothing records a mode. A new TLS key is a
+    // rotation.
+    let sealed = config.clone().with_tls_mode(TlsKeyMode::Sealed);
+    let keys = KeyManager::open(&sealed).expect("open, mode ignored");
+    assert_eq!(keys.public_key(Role::Tls), publics[0]);
+    drop(keys);
+    assert!(!dir.join("tls.mode").exists());
+    let keys = KeyManager::open_with_new_tls_key(&sealed).expect("new TLS key");
+    assert_ne!(keys.public_key(Role::Tls), publics[0]);
+    assert_eq!(keys.public_key(Role::Audit), publics[1]);
+    drop(keys);
 
     // A damaged key file is refused.
     std::fs::write(dir.join("media.p8"), b"not a key").expect("write");

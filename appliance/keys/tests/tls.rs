@@ -1,6 +1,7 @@
 //! The rustls adapter: a TLS 1.3 server whose handshake signatures come from the key manager's
-//! `Tls` role (in swtpm), a rustls client that trusts the self-signed certificate, ECDSA P-256
-//! only; and the handshake rate against a software key.
+//! `Tls` role (in swtpm, or with `TlsKeyMode::Sealed` in the manager's memory), a rustls client
+//! that trusts the self-signed certificate, ECDSA P-256 only; and the handshake rates of both
+//! modes against a software key.
 //!
 //! For the figures in docs/keys.md:
 //! `KAMMER_KEYS_HANDSHAKES=500 cargo test --release -p kammer-keys --test tls -- --nocapture`
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 use common::{Swtpm, with_quiet_tss};
 use kammer_keys::tls::{TlsSigningKey, certified_key};
-use kammer_keys::{Backend, KeyConfig, KeyManager, PcrPolicy, Role};
+use kammer_keys::{Backend, KeyConfig, KeyManager, PcrPolicy, Role, TlsKeyMode};
 use rustls::client::Resumption;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms, ring};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -25,7 +26,7 @@ use rustls::{
 
 const NAME: &str = "kammer.test";
 
-/// rcgen signs the certificate through the key manager: the private key stays in the TPM.
+/// rcgen signs the certificate through the key manager: the private key stays in it.
 struct RoleKey {
     keys: Arc<KeyManager>,
     point: Vec<u8>,
@@ -232,24 +233,47 @@ fn software_key_rate() -> f64 {
     handshakes_per_second(&server, &client, handshake_count())
 }
 
+/// A key manager on a fresh swtpm with the TLS key in `mode`.
+fn tpm_keys(work: &std::path::Path, swtpm: &Swtpm, mode: TlsKeyMode) -> Arc<KeyManager> {
+    let config = KeyConfig::new(
+        work.join("state"),
+        Backend::Tpm {
+            tcti: swtpm.tcti(),
+            pcrs: PcrPolicy::none(),
+        },
+    )
+    .with_tls_mode(mode);
+    let keys = Arc::new(KeyManager::init(&config).expect("init"));
+    assert_eq!(keys.status().tls_mode, Some(mode));
+    keys
+}
+
 #[test]
 fn tls_handshake_signed_in_the_tpm() {
     with_quiet_tss("tls_handshake_signed_in_the_tpm", || {
         let work = tempfile::tempdir().expect("tempdir");
         let swtpm = Swtpm::start(&work.path().join("swtpm"));
-        let config = KeyConfig::new(
-            work.path().join("state"),
-            Backend::Tpm {
-                tcti: swtpm.tcti(),
-                pcrs: PcrPolicy::none(),
-            },
-        );
-        let keys = Arc::new(KeyManager::init(&config).expect("init"));
+        let keys = tpm_keys(work.path(), &swtpm, TlsKeyMode::InTpm);
         let tpm = adapter_checks(keys);
         let software = software_key_rate();
         println!(
             "full TLS 1.3 handshakes/s ({} each, client and server in one thread): \
              TPM (swtpm) signer {tpm:.0}, software ring key {software:.0}",
+            handshake_count()
+        );
+    });
+}
+
+#[test]
+fn tls_handshake_with_a_sealed_key() {
+    with_quiet_tss("tls_handshake_with_a_sealed_key", || {
+        let work = tempfile::tempdir().expect("tempdir");
+        let swtpm = Swtpm::start(&work.path().join("swtpm"));
+        let keys = tpm_keys(work.path(), &swtpm, TlsKeyMode::Sealed);
+        let sealed = adapter_checks(keys);
+        println!(
+            "full TLS 1.3 handshakes/s ({} each, client and server in one thread): \
+             sealed TLS key (TPM backend, signing in process) {sealed:.0}",
             handshake_count()
         );
     });

@@ -5,20 +5,18 @@
 
 mod common;
 
-use std::str::FromStr;
 use std::time::Instant;
 
-use common::{Swtpm, files_holding_the_secret, list_files, verifies, with_quiet_tss};
+use common::{
+    Swtpm, assert_nothing_loaded, extend_pcr16, files_holding_the_secret, list_files, tpm,
+    verifies, with_quiet_tss,
+};
 use kammer_keys::{
     Backend, BackendStatus, KeyConfig, KeyError, KeyLocation, KeyManager, PcrPolicy, Role, Tcti,
+    TlsKeyMode,
 };
-use tss_esapi::constants::CapabilityType;
-use tss_esapi::constants::tss::{TPM2_LOADED_SESSION_FIRST, TPM2_TRANSIENT_FIRST};
-use tss_esapi::handles::{AuthHandle, PcrHandle};
-use tss_esapi::interface_types::algorithm::HashingAlgorithm;
+use tss_esapi::handles::AuthHandle;
 use tss_esapi::interface_types::session_handles::AuthSession;
-use tss_esapi::structures::{CapabilityData, Digest, DigestValues};
-use tss_esapi::{Context, TctiNameConf};
 
 const LABEL: &str = "recording/room-1";
 const DATA_KEY: &[u8; 32] = b"a 32-byte data key for the test.";
@@ -31,38 +29,6 @@ fn config(state: &std::path::Path, tcti: Tcti, pcrs: &[u8]) -> KeyConfig {
             pcrs: PcrPolicy::new(pcrs.iter().copied()).expect("valid PCRs"),
         },
     )
-}
-
-/// A separate TPM connection, as another program on the machine would have.
-fn tpm(tcti: &Tcti) -> Context {
-    Context::new(TctiNameConf::from_str(&tcti.to_string()).expect("TCTI")).expect("connect")
-}
-
-/// The transient objects and sessions loaded in the TPM: none may be left after an operation.
-fn assert_nothing_loaded(tcti: &Tcti, after: &str) {
-    let mut ctx = tpm(tcti);
-    for first in [TPM2_TRANSIENT_FIRST, TPM2_LOADED_SESSION_FIRST] {
-        let (data, _) = ctx
-            .get_capability(CapabilityType::Handles, first, 64)
-            .expect("TPM2_GetCapability");
-        let CapabilityData::Handles(handles) = data else {
-            panic!("TPM2_GetCapability returned no handle list");
-        };
-        assert!(handles.is_empty(), "left loaded after {after}: {handles:?}");
-    }
-}
-
-fn extend_pcr16(tcti: &Tcti) {
-    let mut values = DigestValues::new();
-    values.set(
-        HashingAlgorithm::Sha256,
-        Digest::try_from(vec![0x42; 32]).expect("digest"),
-    );
-    tpm(tcti)
-        .execute_with_session(Some(AuthSession::Password), |ctx| {
-            ctx.pcr_extend(PcrHandle::Pcr16, values)
-        })
-        .expect("extend PCR 16");
 }
 
 fn clear_tpm(tcti: &Tcti) {
@@ -122,6 +88,9 @@ fn scenario() {
     );
     let text = status.to_string();
     assert!(text.contains("sealed to PCRs sha256:16"), "{text}");
+    // The default TLS key mode: the TPM signs every handshake.
+    assert_eq!(status.tls_mode, Some(TlsKeyMode::InTpm));
+    assert!(text.contains("tls key mode: in-tpm"), "{text}");
     // Distinct keys per role.
     let publics: Vec<_> = Role::ALL.iter().map(|&r| keys.public_key(r)).collect();
     assert!(publics[0] != publics[1] && publics[1] != publics[2] && publics[0] != publics[2]);
@@ -245,6 +214,7 @@ fn scenario() {
             "storage-key.spki",
             "storage.pcrs",
             "storage.tpm",
+            "tls.mode",
             "tls.tpm"
         ]
     );
@@ -310,6 +280,40 @@ fn tpm_without_pcr_binding_and_backend_marker() {
             DATA_KEY
         );
         drop(again);
+        // The TLS key mode is recorded; a directory from before it was (no `tls.mode`, a
+        // `tls.tpm`) is `in-tpm`, and `init` records that. The other mode is refused, without
+        // touching the key.
+        let mode_file = state.join("keys/tls.mode");
+        assert_eq!(
+            std::fs::read_to_string(&mode_file).expect("tls.mode"),
+            "in-tpm\n"
+        );
+        std::fs::remove_file(&mode_file).expect("remove tls.mode");
+        let sealed = config(&state, swtpm.tcti(), &[]).with_tls_mode(TlsKeyMode::Sealed);
+        for result in [KeyManager::open(&sealed), KeyManager::init(&sealed)] {
+            let error = result.expect_err("the other mode");
+            assert!(
+                matches!(
+                    error,
+                    KeyError::TlsModeMismatch {
+                        found: TlsKeyMode::InTpm,
+                        configured: TlsKeyMode::Sealed,
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+            println!("opening with the other mode: {error}");
+        }
+        let legacy = KeyManager::open(&config(&state, swtpm.tcti(), &[])).expect("legacy");
+        assert_eq!(legacy.public_key(Role::Tls), tls);
+        assert!(!mode_file.exists(), "open writes nothing");
+        drop(legacy);
+        drop(KeyManager::init(&config(&state, swtpm.tcti(), &[])).expect("init records"));
+        assert_eq!(
+            std::fs::read_to_string(&mode_file).expect("tls.mode"),
+            "in-tpm\n"
+        );
         // The soft backend does not open a TPM key directory.
         assert!(matches!(
             KeyManager::open(&KeyConfig::new(&state, Backend::Soft)),

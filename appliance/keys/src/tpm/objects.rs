@@ -66,7 +66,7 @@ impl TpmState {
 
     fn object(&mut self, slot: Slot) -> Result<&mut TpmObject, KeyError> {
         match slot {
-            Slot::Role(role) => self.roles.get_mut(role.index()).map(|key| &mut key.object),
+            Slot::Role(role) => self.roles[role.index()].as_mut().map(|key| &mut key.object),
             Slot::Sealed => self.sealed.as_mut(),
         }
         .ok_or(KeyError::Crypto("a TPM object is missing"))

@@ -137,7 +137,14 @@ impl TpmState {
         })
     }
 
-    pub(super) fn unseal(
+    /// Unseals the storage secret for one operation, flushing whatever it loaded.
+    pub(super) fn storage_secret(&mut self, pcrs: &PcrPolicy) -> Result<SecretBytes, KeyError> {
+        let mut transient = Vec::new();
+        let result = self.unseal(pcrs, &mut transient);
+        self.finish(transient, result)
+    }
+
+    fn unseal(
         &mut self,
         pcrs: &PcrPolicy,
         transient: &mut Vec<ObjectHandle>,

@@ -1,5 +1,6 @@
-//! Test support: a real swtpm per test binary, signature checks in software, and a search of the
-//! key directory for the storage secret.
+//! Test support: a real swtpm per test binary, a separate TPM connection to inspect and change
+//! it, signature checks in software, and searches of the key directory for the storage secret
+//! and for private keys.
 
 #![allow(dead_code)] // Each test binary uses part of this module.
 
@@ -12,7 +13,17 @@ use std::time::{Duration, Instant};
 use kammer_keys::{PublicKey, Tcti};
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;
-use ring::signature::{ECDSA_P256_SHA256_ASN1, UnparsedPublicKey};
+use ring::rand::SystemRandom;
+use ring::signature::{
+    ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
+};
+use tss_esapi::constants::CapabilityType;
+use tss_esapi::constants::tss::{TPM2_LOADED_SESSION_FIRST, TPM2_TRANSIENT_FIRST};
+use tss_esapi::handles::PcrHandle;
+use tss_esapi::interface_types::algorithm::HashingAlgorithm;
+use tss_esapi::interface_types::session_handles::AuthSession;
+use tss_esapi::structures::{CapabilityData, Digest, DigestValues};
+use tss_esapi::{Context, TctiNameConf};
 
 /// Runs `body` with `TSS2_LOG=all+NONE` in the environment, so that tpm2-tss's C logging stays
 /// silent (expected failures, such as a PCR policy check, would otherwise print errors).
@@ -114,6 +125,39 @@ fn free_port_pair() -> u16 {
     panic!("found no two consecutive free ports on loopback");
 }
 
+/// A separate TPM connection, as another program on the machine would have.
+pub fn tpm(tcti: &Tcti) -> Context {
+    Context::new(TctiNameConf::from_str(&tcti.to_string()).expect("TCTI")).expect("connect")
+}
+
+/// The transient objects and sessions loaded in the TPM: none may be left after an operation.
+pub fn assert_nothing_loaded(tcti: &Tcti, after: &str) {
+    let mut ctx = tpm(tcti);
+    for first in [TPM2_TRANSIENT_FIRST, TPM2_LOADED_SESSION_FIRST] {
+        let (data, _) = ctx
+            .get_capability(CapabilityType::Handles, first, 64)
+            .expect("TPM2_GetCapability");
+        let CapabilityData::Handles(handles) = data else {
+            panic!("TPM2_GetCapability returned no handle list");
+        };
+        assert!(handles.is_empty(), "left loaded after {after}: {handles:?}");
+    }
+}
+
+/// Extends PCR 16 (the debug PCR, resettable only by a TPM restart).
+pub fn extend_pcr16(tcti: &Tcti) {
+    let mut values = DigestValues::new();
+    values.set(
+        HashingAlgorithm::Sha256,
+        Digest::try_from(vec![0x42; 32]).expect("digest"),
+    );
+    tpm(tcti)
+        .execute_with_session(Some(AuthSession::Password), |ctx| {
+            ctx.pcr_extend(PcrHandle::Pcr16, values)
+        })
+        .expect("extend PCR 16");
+}
+
 /// Whether `signature` (DER) is a valid ECDSA P-256 SHA-256 signature of `message` by `key`,
 /// checked in software with ring.
 pub fn verifies(key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
@@ -154,28 +198,67 @@ pub fn open_with_candidate(candidate: &[u8], label: &str, blob: &[u8]) -> Option
 /// `blob` as the storage secret: every file that contains the secret in one of those forms.
 pub fn files_holding_the_secret(dir: &Path, label: &str, blob: &[u8]) -> Vec<PathBuf> {
     let mut found = Vec::new();
+    for path in files_under(dir) {
+        let bytes = std::fs::read(&path).expect("read a key file");
+        let raw = bytes
+            .windows(32)
+            .any(|w| open_with_candidate(w, label, blob).is_some());
+        let hex = bytes
+            .windows(64)
+            .filter_map(decode_hex)
+            .any(|candidate| open_with_candidate(&candidate, label, blob).is_some());
+        if raw || hex {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// The files of `dir` (recursively) in which some 32-byte window, raw or hex-encoded, is the
+/// private scalar of `public` (ring derives the public key from each candidate and compares):
+/// every file that holds the private key in clear, as a PKCS#8 document, a raw key or hex.
+pub fn files_holding_the_private_key(dir: &Path, public: &PublicKey) -> Vec<PathBuf> {
+    let rng = SystemRandom::new();
+    let is_the_key = |candidate: &[u8]| {
+        EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            candidate,
+            public.point(),
+            &rng,
+        )
+        .is_ok()
+    };
+    let mut found = Vec::new();
+    for path in files_under(dir) {
+        let bytes = std::fs::read(&path).expect("read a key file");
+        let raw = bytes.windows(32).any(is_the_key);
+        let hex = bytes
+            .windows(64)
+            .filter_map(decode_hex)
+            .any(|candidate| is_the_key(&candidate));
+        if raw || hex {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// Every file under `dir`, recursively, sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).expect("read the key directory") {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
                 pending.push(path);
-                continue;
-            }
-            let bytes = std::fs::read(&path).expect("read a key file");
-            let raw = bytes
-                .windows(32)
-                .any(|w| open_with_candidate(w, label, blob).is_some());
-            let hex = bytes
-                .windows(64)
-                .filter_map(decode_hex)
-                .any(|candidate| open_with_candidate(&candidate, label, blob).is_some());
-            if raw || hex {
-                found.push(path);
+            } else {
+                files.push(path);
             }
         }
     }
-    found
+    files.sort();
+    files
 }
 
 fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
