@@ -36,10 +36,14 @@ fn kammer(args: &[&str]) -> (bool, String, String) {
 }
 
 fn write_config(path: &Path, state: &Path, tcti: &str) {
+    write_config_with(path, state, tcti, "in-tpm");
+}
+
+fn write_config_with(path: &Path, state: &Path, tcti: &str, mode: &str) {
     std::fs::write(
         path,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{s}\"\n\n[tls]\ncertificate = \"{s}/tls.pem\"\n\n[keys]\nbackend = \"tpm\"\ntcti = \"{tcti}\"\n\n[media]\nlisten = \"127.0.0.1:0\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{s}\"\n\n[tls]\ncertificate = \"{s}/tls.pem\"\n\n[keys]\nbackend = \"tpm\"\ntcti = \"{tcti}\"\ntls_key_mode = \"{mode}\"\n\n[media]\nlisten = \"127.0.0.1:0\"\n",
             s = state.display()
         ),
     )
@@ -196,5 +200,43 @@ async fn ceremony_offline_ca_and_handshakes_signed_in_the_tpm_across_restarts() 
         stderr.contains("the certificate is not for the key manager's TLS key"),
         "{stderr}"
     );
+
+    // The other TLS key mode: sealed in the TPM, held in memory. The switch is deliberate (a
+    // new key, a new CSR, a new certificate); then handshakes are signed in software.
+    write_config_with(&config, &state, &swtpm.tcti().to_string(), "sealed");
+    let (ok, _, stderr) = kammer(&["keys", "status", "--config", config_arg]);
+    assert!(!ok, "the recorded mode and the configured one differ");
+    assert!(stderr.contains("in-tpm"), "{stderr}");
+    let (ok, stdout, stderr) = kammer(&[
+        "keys",
+        "new-tls-key",
+        "--config",
+        config_arg,
+        "--name",
+        "localhost",
+        "--name",
+        "127.0.0.1",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("tls: new key (sealed)"), "{stdout}");
+    let (ok, _, stderr) = kammer(&[
+        "pki",
+        "issue",
+        "--dir",
+        ca_arg,
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--out",
+        certificate.to_str().expect("utf8"),
+    ]);
+    assert!(ok, "{stderr}");
+    {
+        let kammer = Appliance::serve_on(&state, &config, ca.clone());
+        let (status, _, _) = kammer.get("/healthz").await;
+        assert_eq!(status, 200);
+    }
+    let (ok, stdout, stderr) = kammer(&["audit", "verify", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("3 records"), "{stdout}");
     drop(swtpm);
 }

@@ -25,7 +25,7 @@ pub fn load(path: &Path) -> anyhow::Result<(Config, KeyConfig)> {
             path.display()
         )
     })?;
-    let keys = KeyConfig::new(&config.state_dir, backend);
+    let keys = KeyConfig::new(&config.state_dir, backend).with_tls_mode(config.tls_key_mode);
     Ok((config, keys))
 }
 
@@ -143,6 +143,27 @@ fn verifying_key(key: &kammer_keys::PublicKey) -> VerifyingKey {
         fingerprint: key.fingerprint().to_string(),
         point: key.point().to_vec(),
     }
+}
+
+/// `kammer keys new-tls-key`: a new TLS key in the configured mode (after `keys.tls_key_mode`
+/// changed, or to leave a sealed key the PCRs no longer unlock); then a new CSR.
+pub fn new_tls_key(path: &Path, names: &[String]) -> anyhow::Result<()> {
+    let names = parse_names(names)?;
+    let (_, config) = load(path)?;
+    let keys = KeyManager::open_with_new_tls_key(&config).context("no new TLS key")?;
+    let new = keys.public_key(Role::Tls);
+    println!(
+        "tls: new key ({}), SHA-256 fingerprint {}",
+        config.tls_mode(),
+        new.fingerprint()
+    );
+    record(
+        &keys,
+        &config,
+        "tls_key_replaced",
+        serde_json::json!({"mode": config.tls_mode().to_string(), "new": new.fingerprint().to_string()}),
+    )?;
+    write_csr(&keys, &config, &names)
 }
 
 /// `kammer keys csr`: a new CSR for the current TLS key.

@@ -83,6 +83,16 @@ enum KeysCommand {
         #[arg(long = "name", required = true)]
         names: Vec<String>,
     },
+    /// A new TLS key in the configured `keys.tls_key_mode` (after changing the mode), with a
+    /// CSR for it.
+    NewTlsKey {
+        /// The TOML configuration file with a `[keys]` table.
+        #[arg(long)]
+        config: PathBuf,
+        /// A name clients use to reach the appliance (repeatable).
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+    },
     /// Writes a new CSR for the current TLS key (after `keys rotate tls`).
     Csr {
         /// The TOML configuration file with a `[keys]` table.
@@ -236,6 +246,7 @@ fn main() -> ExitCode {
         Command::Keys { command } => match command {
             KeysCommand::Init { config, names } => keys::init(&config, &names),
             KeysCommand::Csr { config, names } => keys::csr(&config, &names),
+            KeysCommand::NewTlsKey { config, names } => keys::new_tls_key(&config, &names),
             KeysCommand::Status { config } => keys::status(&config),
             KeysCommand::Rotate { role, config } => keys::rotate(&config, &role),
             KeysCommand::ExportPublic { config } => keys::export_public(&config),
@@ -334,7 +345,10 @@ fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
                 .keys
                 .clone()
                 .context("[keys] is validated with the TLS key")?;
-            let manager = keys::open(&kammer_keys::KeyConfig::new(&config.state_dir, backend))?;
+            let manager = keys::open(
+                &kammer_keys::KeyConfig::new(&config.state_dir, backend)
+                    .with_tls_mode(config.tls_key_mode),
+            )?;
             if manager.status().is_insecure() {
                 tracing::warn!(
                     "keys: the soft backend keeps keys in files on disk; development only"

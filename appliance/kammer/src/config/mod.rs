@@ -86,6 +86,8 @@ pub struct Config {
     pub tls_key: TlsKey,
     /// The key manager; `None` without a `[keys]` table.
     pub keys: Option<kammer_keys::Backend>,
+    /// Where the TLS key lives inside the key manager (`keys.tls_key_mode`).
+    pub tls_key_mode: kammer_keys::TlsKeyMode,
     /// Whether TLS 1.2 is accepted.
     pub tls12: Tls12,
     /// `None`: `/metrics` is off; else the networks that may read it.
@@ -189,6 +191,7 @@ struct RawKeys {
     backend: Option<String>,
     tcti: Option<String>,
     pcrs: Option<Vec<i64>>,
+    tls_key_mode: Option<String>,
     allow_insecure_soft_keys: bool,
 }
 
@@ -442,6 +445,21 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
     };
 
     let keys = raw.keys.as_ref().and_then(|keys| validate_keys(c, keys));
+    let tls_key_mode = raw
+        .keys
+        .as_ref()
+        .and_then(|keys| keys.tls_key_mode.as_deref())
+        .map_or(Some(kammer_keys::TlsKeyMode::default()), |text| {
+            text.parse::<kammer_keys::TlsKeyMode>()
+                .map_err(|_| {
+                    c.fail(
+                        "keys.tls_key_mode",
+                        format!("\"{text}\" is not a mode; use \"in-tpm\" or \"sealed\""),
+                    );
+                })
+                .ok()
+        })
+        .unwrap_or_default();
     let (certificate, private_key, tls12) = match c.required("tls", raw.tls) {
         Some(tls) => {
             let certificate = c.required("tls.certificate", tls.certificate);
@@ -586,6 +604,7 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
         certificate,
         tls_key,
         keys,
+        tls_key_mode,
         tls12,
         metrics_allow,
         limits: Limits {

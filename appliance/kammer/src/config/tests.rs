@@ -435,6 +435,12 @@ fn keys_move_the_tls_key_into_the_key_manager() {
     };
     assert_eq!(tcti.to_string(), "device:/dev/tpmrm0", "the default device");
     assert_eq!(pcrs.indices(), [7, 11]);
+    assert_eq!(config.tls_key_mode, kammer_keys::TlsKeyMode::InTpm);
+    let sealed =
+        Config::from_toml(&format!("{tpm}tls_key_mode = \"sealed\"\n"), false).expect("valid");
+    assert_eq!(sealed.tls_key_mode, kammer_keys::TlsKeyMode::Sealed);
+    let wrong = format!("{tpm}tls_key_mode = \"in-ram\"\n");
+    assert!(one_problem(&wrong).starts_with("keys.tls_key_mode: \"in-ram\" is not a mode"));
 
     let both = with("[keys]\nbackend = \"tpm\"\ntcti = \"swtpm:host=127.0.0.1,port=2321\"");
     assert!(
