@@ -180,3 +180,108 @@ fn serve_refuses_soft_keys_without_the_explicit_switch() {
         "{stderr}"
     );
 }
+
+#[test]
+fn soft_keys_and_the_offline_ca_commands_issue_revoke_and_publish_a_crl() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state");
+    let ca = dir.path().join("ca");
+    let config = dir.path().join("soft.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{s}\"\n[tls]\ncertificate = \"{s}/tls.pem\"\n[keys]\nbackend = \"soft\"\nallow_insecure_soft_keys = true\n",
+            s = state.display()
+        ),
+    )
+    .expect("write");
+    let config = config.to_str().expect("utf8");
+    let (ok, stdout, stderr) = kammer(&[
+        "keys",
+        "init",
+        "--config",
+        config,
+        "--name",
+        "kammer.example.org",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("WARNING: soft backend"), "{stdout}");
+    let (ok, stdout, _) = kammer(&["keys", "status", "--config", config]);
+    assert!(ok && stdout.contains("INSECURE"), "{stdout}");
+
+    let ca_arg = ca.to_str().expect("utf8");
+    assert!(
+        kammer(&[
+            "pki",
+            "ca-init",
+            "--dir",
+            ca_arg,
+            "--name",
+            "Test CA",
+            "--permit",
+            "example.org"
+        ])
+        .0
+    );
+    let (ok, _, stderr) = kammer(&["pki", "ca-init", "--dir", ca_arg, "--name", "Again"]);
+    assert!(!ok, "an existing CA is never overwritten");
+    assert!(stderr.contains("cannot create a CA"), "{stderr}");
+    let csr = state.join("keys/tls.csr");
+    let out = state.join("tls.pem");
+    let (ok, stdout, stderr) = kammer(&[
+        "pki",
+        "issue",
+        "--dir",
+        ca_arg,
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--days",
+        "30",
+    ]);
+    assert!(ok, "{stderr}");
+    let serial = stdout
+        .split_whitespace()
+        .nth(2)
+        .expect("issued serial <hex>")
+        .to_owned();
+    let (ok, stdout, _) = kammer(&["keys", "status", "--config", config]);
+    assert!(
+        ok && (stdout.contains("(29 days)") || stdout.contains("(30 days)")),
+        "{stdout}"
+    );
+
+    let (ok, _, stderr) = kammer(&[
+        "pki",
+        "revoke",
+        "--dir",
+        ca_arg,
+        &serial,
+        "--reason",
+        "key-compromise",
+    ]);
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = kammer(&["pki", "crl", "--dir", ca_arg]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("CRL number 1 with 1 revoked"), "{stdout}");
+    let (ok, stdout, _) = kammer(&["pki", "list", "--dir", ca_arg]);
+    assert!(
+        ok && stdout.contains(&serial) && stdout.contains("Revoked"),
+        "{stdout}"
+    );
+    // OpenSSL agrees: the certificate chains to the CA and is revoked.
+    let verify = std::process::Command::new("openssl")
+        .args(["verify", "-crl_check", "-CAfile"])
+        .arg(ca.join("ca.pem"))
+        .arg("-CRLfile")
+        .arg(ca.join("crl.pem"))
+        .arg(&out)
+        .output()
+        .expect("openssl");
+    assert!(!verify.status.success());
+    assert!(
+        String::from_utf8_lossy(&verify.stdout).contains("revoked")
+            || String::from_utf8_lossy(&verify.stderr).contains("revoked")
+    );
+}
