@@ -35,6 +35,20 @@ fn kammer(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `kammer pki issue` for the CSR `kammer keys` wrote.
+fn issue(ca: &Path, csr: &Path, out: &Path) -> (bool, String, String) {
+    kammer(&[
+        "pki",
+        "issue",
+        "--dir",
+        ca.to_str().expect("utf8"),
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ])
+}
+
 fn write_config(path: &Path, state: &Path, tcti: &str) {
     write_config_with(path, state, tcti, "in-tpm");
 }
@@ -126,16 +140,7 @@ async fn ceremony_offline_ca_and_handshakes_signed_in_the_tpm_across_restarts() 
     ]);
     assert!(ok, "{stderr}");
     let certificate = state.join("tls.pem");
-    let (ok, stdout, stderr) = kammer(&[
-        "pki",
-        "issue",
-        "--dir",
-        ca_arg,
-        "--csr",
-        csr.to_str().expect("utf8"),
-        "--out",
-        certificate.to_str().expect("utf8"),
-    ]);
+    let (ok, stdout, stderr) = issue(&ca_dir, &csr, &certificate);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("localhost, 127.0.0.1"), "{stdout}");
     let (ok, stdout, _) = kammer(&["config", "check", config_arg]);
@@ -219,16 +224,7 @@ async fn ceremony_offline_ca_and_handshakes_signed_in_the_tpm_across_restarts() 
     ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("tls: new key (sealed)"), "{stdout}");
-    let (ok, _, stderr) = kammer(&[
-        "pki",
-        "issue",
-        "--dir",
-        ca_arg,
-        "--csr",
-        csr.to_str().expect("utf8"),
-        "--out",
-        certificate.to_str().expect("utf8"),
-    ]);
+    let (ok, _, stderr) = issue(&ca_dir, &csr, &certificate);
     assert!(ok, "{stderr}");
     {
         let kammer = Appliance::serve_on(&state, &config, ca.clone());

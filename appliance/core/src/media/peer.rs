@@ -10,12 +10,11 @@ use core::net::SocketAddr;
 
 use crate::media::demux::{PacketKind, classify};
 use crate::media::dtls::{
-    CertificateFingerprint, DtlsCertificate, DtlsConfig, DtlsEndpoint, DtlsEvent,
-    FingerprintAlgorithm, Transmit,
+    CertificateFingerprint, DtlsCertificate, DtlsConfig, DtlsEndpoint, DtlsEvent, Transmit,
 };
 use crate::media::sdp::{
-    Attribute, Codec, Connection, Direction, ExtMap, Fingerprint, Formats, Group, HashFunction,
-    MediaKind, MediaSection, Origin, RtcpFeedback, SessionDescription, Setup, SsrcDescription,
+    Attribute, Codec, Connection, Direction, ExtMap, Formats, MediaKind, MediaSection, Origin,
+    RtcpFeedback, SessionDescription, Setup, SsrcDescription,
 };
 use crate::media::srtp::SrtpContext;
 use crate::media::stun::{self, BindingRequest, IceRole, StunMessage, TransactionId};
@@ -156,7 +155,7 @@ impl Peer {
             });
             description.media.push(section);
         }
-        bundle(&mut description);
+        description.bundle_accepted_sections();
         description.to_sdp_string()
     }
 
@@ -182,7 +181,7 @@ impl Peer {
             }
             description.media.push(section);
         }
-        bundle(&mut description);
+        description.bundle_accepted_sections();
         Ok(description.to_sdp_string())
     }
 
@@ -208,9 +207,7 @@ impl Peer {
             .ok_or(PeerError::BadDescription)?
             .clone();
         for fingerprint in description.fingerprints_of(media) {
-            let algorithm = FingerprintAlgorithm::from_name(fingerprint.hash_function.as_str())
-                .map_err(|_| PeerError::BadDescription)?;
-            let fingerprint = CertificateFingerprint::new(algorithm, &fingerprint.value)
+            let fingerprint = CertificateFingerprint::from_sdp(fingerprint)
                 .map_err(|_| PeerError::BadDescription)?;
             self.dtls
                 .expect(address, fingerprint)
@@ -392,14 +389,7 @@ impl Peer {
         section.ice_ufrag = Some(self.ufrag.clone());
         section.ice_pwd = Some(self.pwd.clone());
         let fingerprint = self.dtls.local_fingerprint();
-        section.fingerprints = vec![Fingerprint {
-            hash_function: match fingerprint.algorithm() {
-                FingerprintAlgorithm::Sha256 => HashFunction::Sha256,
-                FingerprintAlgorithm::Sha384 => HashFunction::Sha384,
-                FingerprintAlgorithm::Sha512 => HashFunction::Sha512,
-            },
-            value: fingerprint.as_bytes().to_vec(),
-        }];
+        section.fingerprints = vec![fingerprint.to_sdp()];
         section.setup = Some(Setup::ActPass);
         section.rtcp_mux = true;
         section.direction = Some(direction);
@@ -411,21 +401,6 @@ impl Peer {
             ),
         ];
         section
-    }
-}
-
-fn bundle(description: &mut SessionDescription) {
-    let mids: Vec<String> = description
-        .media
-        .iter()
-        .filter(|media| !media.is_rejected())
-        .filter_map(|media| media.mid.clone())
-        .collect();
-    if !mids.is_empty() {
-        description.groups.push(Group {
-            semantics: "BUNDLE".to_owned(),
-            mids,
-        });
     }
 }
 

@@ -98,6 +98,26 @@ impl CertificateFingerprint {
         self.algorithm
     }
 
+    /// The fingerprint an `a=fingerprint` attribute announces; refused for SHA-1 and other
+    /// algorithms we do not accept, or a value of the wrong length.
+    pub fn from_sdp(fingerprint: &crate::media::sdp::Fingerprint) -> Result<Self, DtlsError> {
+        let algorithm = FingerprintAlgorithm::from_name(fingerprint.hash_function.as_str())?;
+        Self::new(algorithm, &fingerprint.value)
+    }
+
+    /// The `a=fingerprint` attribute of a session description for this fingerprint.
+    pub fn to_sdp(&self) -> crate::media::sdp::Fingerprint {
+        use crate::media::sdp::HashFunction;
+        crate::media::sdp::Fingerprint {
+            hash_function: match self.algorithm {
+                FingerprintAlgorithm::Sha256 => HashFunction::Sha256,
+                FingerprintAlgorithm::Sha384 => HashFunction::Sha384,
+                FingerprintAlgorithm::Sha512 => HashFunction::Sha512,
+            },
+            value: self.as_bytes().to_vec(),
+        }
+    }
+
     /// The hash.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.algorithm.hash_len()]

@@ -157,6 +157,23 @@ impl SessionDescription {
         read::parse(text)
     }
 
+    /// Adds one BUNDLE group of every section that is not rejected (RFC 8843), the first one
+    /// tagged; nothing when every section is rejected.
+    pub fn bundle_accepted_sections(&mut self) {
+        let mids: Vec<String> = self
+            .media
+            .iter()
+            .filter(|media| !media.is_rejected())
+            .filter_map(|media| media.mid.clone())
+            .collect();
+        if !mids.is_empty() {
+            self.groups.push(Group {
+                semantics: "BUNDLE".to_owned(),
+                mids,
+            });
+        }
+    }
+
     /// Writes the description: CRLF lines, session lines in RFC 8866 order, then each section.
     /// The text contains the ICE password; it is for the peer, not for logs.
     pub fn to_sdp_string(&self) -> String {

@@ -5,11 +5,11 @@
 
 use core::net::SocketAddr;
 
-use crate::media::dtls::{CertificateFingerprint, FingerprintAlgorithm};
+use crate::media::dtls::CertificateFingerprint;
 use crate::media::sdp::{
-    Attribute, Candidate, CandidateType, Codec, Connection, Direction, ExtMap, Fingerprint,
-    Formats, Group, HashFunction, MediaKind, MediaSection, Msid, MsidSemantic, Origin, Parameter,
-    RtcpFeedback, SessionDescription, Setup, SsrcDescription,
+    Attribute, Candidate, CandidateType, Codec, Connection, Direction, ExtMap, Formats, Group,
+    MediaKind, MediaSection, Msid, MsidSemantic, Origin, Parameter, RtcpFeedback,
+    SessionDescription, Setup, SsrcDescription,
 };
 use crate::secret::Secret;
 use crate::signal::{ErrorCode, PublishTrack, TrackKind, TrackSource};
@@ -115,11 +115,7 @@ pub(super) fn remote_transport(
     let fingerprints: Vec<CertificateFingerprint> = description
         .fingerprints_of(first)
         .iter()
-        .filter_map(|fingerprint| {
-            let algorithm =
-                FingerprintAlgorithm::from_name(fingerprint.hash_function.as_str()).ok()?;
-            CertificateFingerprint::new(algorithm, &fingerprint.value).ok()
-        })
+        .filter_map(|fingerprint| CertificateFingerprint::from_sdp(fingerprint).ok())
         .take(MAX_FINGERPRINTS)
         .collect();
     if fingerprints.is_empty() {
@@ -304,7 +300,7 @@ pub(super) fn answer_publish(
         });
         answer.media.push(section);
     }
-    bundle(&mut answer);
+    answer.bundle_accepted_sections();
     (answer, accepted, extensions)
 }
 
@@ -358,7 +354,7 @@ pub(super) fn offer_subscribe(
         }
         offer.media.push(section);
     }
-    bundle(&mut offer);
+    offer.bundle_accepted_sections();
     if offer.groups.is_empty() && !offer.media.is_empty() {
         // Every section ended: browsers still expect the BUNDLE group they agreed to.
         offer.groups.push(Group {
@@ -445,7 +441,7 @@ fn rejected(media: &MediaSection) -> MediaSection {
 fn add_transport(section: &mut MediaSection, local: &LocalTransport<'_>) {
     section.ice_ufrag = Some(local.ufrag.to_owned());
     section.ice_pwd = Some(local.pwd.clone());
-    section.fingerprints = vec![fingerprint_line(local.fingerprint)];
+    section.fingerprints = vec![local.fingerprint.to_sdp()];
     section.setup = Some(local.setup);
     section.rtcp_mux = true;
     section.rtcp_rsize = true;
@@ -456,18 +452,6 @@ fn add_transport(section: &mut MediaSection, local: &LocalTransport<'_>) {
         .map(|(index, address)| host_candidate(index, *address))
         .collect();
     section.end_of_candidates = true;
-}
-
-fn fingerprint_line(fingerprint: &CertificateFingerprint) -> Fingerprint {
-    let hash_function = match fingerprint.algorithm() {
-        FingerprintAlgorithm::Sha256 => HashFunction::Sha256,
-        FingerprintAlgorithm::Sha384 => HashFunction::Sha384,
-        FingerprintAlgorithm::Sha512 => HashFunction::Sha512,
-    };
-    Fingerprint {
-        hash_function,
-        value: fingerprint.as_bytes().to_vec(),
-    }
 }
 
 /// A host candidate for one announced address; priorities fall with the list's order.
@@ -484,21 +468,5 @@ fn host_candidate(index: usize, address: SocketAddr) -> Candidate {
         related_address: None,
         related_port: None,
         extensions: Vec::new(),
-    }
-}
-
-/// Puts every accepted section into one BUNDLE group, the first one tagged.
-fn bundle(description: &mut SessionDescription) {
-    let mids: Vec<String> = description
-        .media
-        .iter()
-        .filter(|media| !media.is_rejected())
-        .filter_map(|media| media.mid.clone())
-        .collect();
-    if !mids.is_empty() {
-        description.groups.push(Group {
-            semantics: "BUNDLE".to_owned(),
-            mids,
-        });
     }
 }
