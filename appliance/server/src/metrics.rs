@@ -213,6 +213,12 @@ fn render_media(
         &plain(sfu.keyframe_requests),
     );
     metric(
+        "kammer_media_offers_repeated_total",
+        "counter",
+        "Subscribe offers made again because the client did not answer in time.",
+        &plain(sfu.offers_repeated),
+    );
+    metric(
         "kammer_media_keyframe_requests_received_total",
         "counter",
         "Key-frame requests (PLI, FIR) from subscribers: all, for unknown streams, throttled.",

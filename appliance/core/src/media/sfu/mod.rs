@@ -61,6 +61,9 @@ pub struct SfuConfig {
     pub report_interval: Duration,
     /// Shortest time between two key-frame requests for one stream.
     pub keyframe_interval: Duration,
+    /// Time a subscriber has to answer an offer; then the offer is made again with a new
+    /// version (a lost message or a stuck client must not stop its media for good).
+    pub answer_timeout: Duration,
 }
 
 impl Default for SfuConfig {
@@ -72,6 +75,7 @@ impl Default for SfuConfig {
             consent_timeout: Duration::from_secs(30),
             report_interval: Duration::from_secs(1),
             keyframe_interval: Duration::from_millis(300),
+            answer_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -345,6 +349,8 @@ struct Subscriber {
     /// The version of the last offer the subscriber answered.
     answered: u64,
     outstanding: Option<Vec<String>>,
+    /// When the outstanding offer went out.
+    offered_at: Option<Instant>,
     dirty: bool,
     extensions: Extensions,
 }
@@ -447,6 +453,7 @@ impl<E: Entropy> Sfu<E> {
         if self.next_report.is_some_and(|at| at <= now) {
             self.send_reports(now);
             self.expire_consent(now);
+            self.offer_again_when_unanswered(now);
             self.next_report = Some(now + self.config.report_interval);
         }
     }
@@ -454,8 +461,8 @@ impl<E: Entropy> Sfu<E> {
     /// A command from signalling.
     pub fn handle_command(&mut self, now: Instant, command: MediaCommand) {
         match command {
-            MediaCommand::Join { participant, room } => self.join(participant, room),
-            MediaCommand::Leave { participant } => self.leave(participant),
+            MediaCommand::Join { participant, room } => self.join(now, participant, room),
+            MediaCommand::Leave { participant } => self.leave(now, participant),
             MediaCommand::Publish {
                 participant,
                 sdp,
@@ -502,7 +509,7 @@ impl<E: Entropy> Sfu<E> {
 
     // Signalling
 
-    fn join(&mut self, participant: u64, room: String) {
+    fn join(&mut self, now: Instant, participant: u64, room: String) {
         if self.participants.contains_key(&participant) {
             return;
         }
@@ -531,15 +538,16 @@ impl<E: Entropy> Sfu<E> {
                     version: 0,
                     answered: 0,
                     outstanding: None,
+                    offered_at: None,
                     dirty: false,
                     extensions: Extensions::default(),
                 },
             },
         );
-        self.refresh_room(&room);
+        self.refresh_room(now, &room);
     }
 
-    fn leave(&mut self, participant: u64) {
+    fn leave(&mut self, now: Instant, participant: u64) {
         let Some(gone) = self.participants.remove(&participant) else {
             return;
         };
@@ -557,7 +565,7 @@ impl<E: Entropy> Sfu<E> {
                 self.rooms.remove(&gone.room);
             }
         }
-        self.refresh_room(&gone.room);
+        self.refresh_room(now, &gone.room);
     }
 
     fn publish(
@@ -654,7 +662,7 @@ impl<E: Entropy> Sfu<E> {
             participant,
             sdp: answer.to_sdp_string(),
         });
-        self.refresh_room(&room);
+        self.refresh_room(now, &room);
         Ok(())
     }
 
@@ -681,6 +689,7 @@ impl<E: Entropy> Sfu<E> {
         let mids: Vec<&str> = offered.iter().map(String::as_str).collect();
         let read = negotiate::read_subscribe_answer(&answer, &mids)?;
         subscriber.outstanding = None;
+        subscriber.offered_at = None;
         subscriber.answered = version;
         subscriber.extensions = read.extensions;
         for slot in &mut subscriber.slots {
@@ -692,13 +701,13 @@ impl<E: Entropy> Sfu<E> {
         }
         self.rebuild_routes(&room);
         self.request_keyframes_for(now, participant);
-        self.offer_if_dirty(participant);
+        self.offer_if_dirty(now, participant);
         Ok(())
     }
 
     /// Brings every subscriber of `room` up to date with the room's live tracks, and offers
     /// to those whose set changed.
-    fn refresh_room(&mut self, room: &str) {
+    fn refresh_room(&mut self, now: Instant, room: &str) {
         let Some(members) = self.rooms.get(room).cloned() else {
             return;
         };
@@ -781,12 +790,12 @@ impl<E: Entropy> Sfu<E> {
         }
         self.rebuild_routes(room);
         for member in members {
-            self.offer_if_dirty(member);
+            self.offer_if_dirty(now, member);
         }
     }
 
     /// Sends a new offer to `participant` if their tracks changed and no offer is outstanding.
-    fn offer_if_dirty(&mut self, participant: u64) {
+    fn offer_if_dirty(&mut self, now: Instant, participant: u64) {
         let Some(entry) = self.participants.get(&participant) else {
             return;
         };
@@ -850,6 +859,7 @@ impl<E: Entropy> Sfu<E> {
             })
             .collect();
         subscriber.outstanding = Some(subscriber.slots.iter().map(|s| s.mid.clone()).collect());
+        subscriber.offered_at = Some(now);
         let version = subscriber.version;
         for slot in &mut subscriber.slots {
             slot.offered = true;
@@ -863,6 +873,31 @@ impl<E: Entropy> Sfu<E> {
             sdp: offer.to_sdp_string(),
             tracks,
         });
+    }
+
+    /// Offers again to every subscriber whose offer went unanswered for `answer_timeout`; the
+    /// old version's answer is then stale.
+    fn offer_again_when_unanswered(&mut self, now: Instant) {
+        let timeout = self.config.answer_timeout;
+        let mut late = Vec::new();
+        for (id, entry) in &mut self.participants {
+            let subscriber = &mut entry.subscriber;
+            if subscriber
+                .offered_at
+                .is_some_and(|at| now.saturating_duration_since(at) >= timeout)
+                && subscriber.outstanding.is_some()
+            {
+                subscriber.outstanding = None;
+                subscriber.offered_at = None;
+                subscriber.dirty = true;
+                self.stats.offers_repeated += 1;
+                late.push(*id);
+            }
+        }
+        late.sort_unstable();
+        for id in late {
+            self.offer_if_dirty(now, id);
+        }
     }
 
     /// Recomputes who receives which track in `room`: every live, offered, not refused slot.

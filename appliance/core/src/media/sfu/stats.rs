@@ -112,6 +112,8 @@ pub struct SfuStats {
     pub stun_answered: u64,
     /// Transports whose DTLS handshake completed.
     pub transports_connected: u64,
+    /// Offers made again because the subscriber did not answer in time.
+    pub offers_repeated: u64,
 }
 
 impl SfuStats {

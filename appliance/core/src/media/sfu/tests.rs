@@ -55,6 +55,8 @@ struct Member {
     publish: Peer,
     subscribe: Peer,
     offers: Vec<(u64, String, Vec<SubscribeTrack>)>,
+    /// Whether this member answers offers (a stuck client does not).
+    answers: bool,
 }
 
 struct Net {
@@ -86,6 +88,7 @@ impl Net {
             publish: Peer::new(peer_address(2 * n), certificate(), 2 * id),
             subscribe: Peer::new(peer_address(2 * n + 1), certificate(), 2 * id + 1),
             offers: Vec::new(),
+            answers: true,
         });
         self.sfu.handle_command(
             self.now,
@@ -210,6 +213,9 @@ impl Net {
             } => {
                 let member = self.member(participant);
                 member.offers.push((version, sdp.clone(), tracks));
+                if !member.answers {
+                    return;
+                }
                 let answer = member.subscribe.subscribe_answer(&sdp).expect("an answer");
                 self.sfu.handle_command(
                     now,
@@ -797,4 +803,63 @@ fn sections_of_ended_tracks_are_recycled_in_long_meetings() {
     net.settle();
     assert_eq!(net.received(2).len(), 1);
     assert!(net.refused.is_empty(), "{:?}", net.refused);
+}
+
+#[test]
+fn an_unanswered_offer_is_made_again_and_the_late_answer_is_stale() {
+    let mut net = Net::new();
+    net.join(1);
+    net.join(2);
+    net.member(2).answers = false;
+    net.publish(1);
+    assert_eq!(net.member(2).offers.len(), 1);
+    net.advance(Duration::from_secs(5));
+    assert_eq!(net.member(2).offers.len(), 1, "still waiting");
+    net.advance(Duration::from_secs(6));
+    let offers = net.member(2).offers.clone();
+    assert_eq!(offers.len(), 2, "offered again after the answer timeout");
+    assert_eq!(offers[1].0, 2);
+    assert_eq!(offers[1].2, offers[0].2, "the same tracks");
+    assert_eq!(net.sfu.stats().offers_repeated, 1);
+
+    // The answer to the first version comes too late.
+    let late = net
+        .member(2)
+        .subscribe
+        .subscribe_answer(&offers[0].1)
+        .expect("answer");
+    let now = net.now;
+    net.sfu.handle_command(
+        now,
+        MediaCommand::SubscribeAnswer {
+            participant: 2,
+            version: 1,
+            sdp: late,
+        },
+    );
+    net.settle();
+    assert_eq!(net.refused, [(2, ErrorCode::StaleAnswer)]);
+
+    // The current one works.
+    let answer = net
+        .member(2)
+        .subscribe
+        .subscribe_answer(&offers[1].1)
+        .expect("answer");
+    net.sfu.handle_command(
+        now,
+        MediaCommand::SubscribeAnswer {
+            participant: 2,
+            version: 2,
+            sdp: answer,
+        },
+    );
+    net.member(2)
+        .subscribe
+        .apply_remote(now, &offers[1].1)
+        .expect("offer");
+    net.advance(Duration::from_millis(200));
+    net.send(1, true, 1);
+    net.settle();
+    assert_eq!(net.received(2).len(), 1);
 }
