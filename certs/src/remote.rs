@@ -4,9 +4,9 @@
 //!
 //! The key must be ECDSA P-256 and the callback must return an ECDSA signature with SHA-256
 //! over the message it is given, DER-encoded (`Ecdsa-Sig-Value`): it hashes the message
-//! itself, as `KeyManager::sign` does. For example, a request for the TLS role key:
+//! itself, as `KeyManager::sign` does. For example, a request for the TLS role key (as `kammer keys init` makes it; an illustration, since this crate does not depend on the key manager):
 //!
-//! ```ignore
+//! ```text
 //! let tls = keys.public_key(Role::Tls);
 //! let csr = csr_for_remote_key(
 //!     &|message| keys.sign_pinned(Role::Tls, &tls, message),
@@ -112,12 +112,7 @@ pub fn self_signed_for_remote_key<E>(
     names: &[SubjectName],
     validity_days: u32,
 ) -> Result<String, RemoteKeyError<E>> {
-    if validity_days == 0 || validity_days > MAX_SERVER_VALIDITY_DAYS {
-        return Err(RemoteKeyError::Validity {
-            days: validity_days,
-            max: MAX_SERVER_VALIDITY_DAYS,
-        });
-    }
+    check_validity(validity_days)?;
     let key = RemoteKey::new(signer, spki_der)?;
     let mut params = server_params(common_name, names)?;
     let serial =
@@ -130,16 +125,31 @@ pub fn self_signed_for_remote_key<E>(
     params.not_after = now + Duration::days(i64::from(validity_days));
     let certificate = params.self_signed(&key).map_err(|error| key.error(error))?;
 
-    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.der())
-        .map_err(|_| RemoteKeyError::KeyMismatch)?;
+    check_signed_by(&key, certificate.der())?;
+    Ok(certificate.pem())
+}
+
+/// The remote key really signed `der` (a callback holding another key is caught here).
+fn check_signed_by<E>(key: &RemoteKey<'_, E>, der: &[u8]) -> Result<(), RemoteKeyError<E>> {
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(der).map_err(|_| RemoteKeyError::KeyMismatch)?;
     request::verify_ecdsa(
         &key.spki()?,
         &parsed.signature_algorithm,
         parsed.tbs_certificate.as_ref(),
         &parsed.signature_value.data,
     )
-    .map_err(|_| RemoteKeyError::KeyMismatch)?;
-    Ok(certificate.pem())
+    .map_err(|_| RemoteKeyError::KeyMismatch)
+}
+
+fn check_validity<E>(days: u32) -> Result<(), RemoteKeyError<E>> {
+    if days == 0 || days > MAX_SERVER_VALIDITY_DAYS {
+        return Err(RemoteKeyError::Validity {
+            days,
+            max: MAX_SERVER_VALIDITY_DAYS,
+        });
+    }
+    Ok(())
 }
 
 fn server_params<E>(
@@ -238,12 +248,7 @@ pub fn certify_with_remote_key<E>(
     subject_name: &str,
     validity_days: u32,
 ) -> Result<Vec<u8>, RemoteKeyError<E>> {
-    if validity_days == 0 || validity_days > MAX_SERVER_VALIDITY_DAYS {
-        return Err(RemoteKeyError::Validity {
-            days: validity_days,
-            max: MAX_SERVER_VALIDITY_DAYS,
-        });
-    }
+    check_validity(validity_days)?;
     names::check_common_name(issuer_name)?;
     names::check_common_name(subject_name)?;
     let key = RemoteKey::new(signer, issuer_spki_der)?;
@@ -271,14 +276,6 @@ pub fn certify_with_remote_key<E>(
     let certificate = params
         .signed_by(&subject, &issuer)
         .map_err(|error| key.error(error))?;
-    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.der())
-        .map_err(|_| RemoteKeyError::KeyMismatch)?;
-    request::verify_ecdsa(
-        &key.spki()?,
-        &parsed.signature_algorithm,
-        parsed.tbs_certificate.as_ref(),
-        &parsed.signature_value.data,
-    )
-    .map_err(|_| RemoteKeyError::KeyMismatch)?;
+    check_signed_by(&key, certificate.der())?;
     Ok(certificate.der().to_vec())
 }

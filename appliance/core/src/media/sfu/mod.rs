@@ -501,7 +501,7 @@ impl<E: Entropy> Sfu<E> {
                     self.stats.drop(DropReason::UnknownSource);
                 }
             }
-            PacketKind::Rtp => self.handle_rtp(now, source, datagram),
+            PacketKind::Rtp => self.handle_rtp(source, datagram),
             PacketKind::Rtcp => self.handle_rtcp(now, source, datagram),
             PacketKind::Unknown => self.stats.drop(DropReason::UnknownKind),
         }
@@ -1183,7 +1183,7 @@ impl<E: Entropy> Sfu<E> {
         }
     }
 
-    fn handle_rtp(&mut self, now: Instant, source: SocketAddr, datagram: &mut [u8]) {
+    fn handle_rtp(&mut self, source: SocketAddr, datagram: &mut [u8]) {
         let id = match self.keyed_transport(source) {
             Ok(id) => id,
             Err(reason) => return self.stats.drop(reason),
@@ -1232,7 +1232,7 @@ impl<E: Entropy> Sfu<E> {
                 .and_then(|id| packet.extension(id))
                 .and_then(|value| <[u8; 3]>::try_from(value).ok()),
         };
-        self.forward(now, key, &packet, values);
+        self.forward(key, &packet, values);
     }
 
     /// The track an RTP packet of `participant` belongs to: by SSRC, else by the mid header
@@ -1261,13 +1261,7 @@ impl<E: Entropy> Sfu<E> {
     }
 
     /// Sends one publisher packet to every subscriber of its track.
-    fn forward(
-        &mut self,
-        _now: Instant,
-        key: TrackKey,
-        packet: &RtpPacket<'_>,
-        values: ExtensionValues,
-    ) {
+    fn forward(&mut self, key: TrackKey, packet: &RtpPacket<'_>, values: ExtensionValues) {
         let Some(route) = self.routes.get(&key) else {
             return;
         };
