@@ -57,7 +57,7 @@ fn write_config_with(path: &Path, state: &Path, tcti: &str, mode: &str) {
     std::fs::write(
         path,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{s}\"\n\n[tls]\ncertificate = \"{s}/tls.pem\"\n\n[keys]\nbackend = \"tpm\"\ntcti = \"{tcti}\"\ntls_key_mode = \"{mode}\"\n\n[media]\nlisten = \"127.0.0.1:0\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{s}\"\n\n[tls]\ncertificate = \"{s}/tls.pem\"\n\n[keys]\nbackend = \"tpm\"\ntcti = \"{tcti}\"\ntls_key_mode = \"{mode}\"\n\n[media]\nlisten = \"127.0.0.1:0\"\n\n[sandbox]\nuser = \"nobody\"\n",
             s = state.display()
         ),
     )
@@ -159,6 +159,27 @@ async fn ceremony_offline_ca_and_handshakes_signed_in_the_tpm_across_restarts() 
         let kammer = Appliance::serve_on(&state, &config, ca.clone());
         let (status, _, body) = kammer.get("/healthz").await;
         assert_eq!(status, 200, "{body}");
+
+        // With the TPM backend every item of the self-check is in force.
+        let (ok, stdout, stderr) = crate::kammer(&["selfcheck", "--json", "--config", config_arg]);
+        let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+        let deviations: Vec<&serde_json::Value> = report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|row| row["ok"] == false)
+            .collect();
+        assert!(ok && deviations.is_empty(), "{deviations:#?}\n{stderr}");
+        for scope in ["keys", "signal", "media", "tls", "key backend"] {
+            assert!(
+                report["findings"]
+                    .as_array()
+                    .expect("findings")
+                    .iter()
+                    .any(|row| row["scope"] == scope),
+                "{scope} not checked"
+            );
+        }
 
         // Media: a peer completes DTLS with the certificate the TPM's media key issued.
         let (mut alice, _bob, _) = meeting(&kammer).await;

@@ -5,7 +5,7 @@
 //! through signalling like a browser, connects test peers (ICE, DTLS, SRTP-GCM from
 //! `kammer-core`'s `peer` module) and then, for each offered rate, sends 1,200-byte SRTP packets
 //! from the publisher for a few seconds. It prints, per rate: packets forwarded per second,
-//! the server's CPU time (from /proc), forwarded packets per CPU-second, the time forwarding
+//! the media worker's CPU time (from /proc), forwarded packets per CPU-second, the time forwarding
 //! adds inside the server (p50/p99 from its `kammer_media_forward_seconds` histogram: from
 //! reading a batch to having sent all it caused, bucket bounds), the one-way latency from the
 //! publisher's send to a subscriber's receive (e2e p50/p99: both loopback hops and the load
@@ -83,6 +83,20 @@ impl Endpoint {
         }
         self.flush();
     }
+}
+
+/// The media worker's process ID, from the supervisor's status file.
+fn media_worker(state: &std::path::Path) -> u32 {
+    let text = std::fs::read_to_string(state.join("run/status.json")).expect("status file");
+    let status: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    status["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .find(|entry| entry["role"] == "media")
+        .and_then(|entry| entry["pid"].as_u64())
+        .and_then(|pid| u32::try_from(pid).ok())
+        .expect("a media worker")
 }
 
 /// The CPU time the process has used so far (user + system), from /proc.
@@ -255,7 +269,8 @@ async fn main() {
         .collect();
     let certificate = DtlsCertificate::generate().expect("certificate");
     let kammer = Appliance::demo();
-    let pid = kammer.pid();
+    // The SFU runs in the media worker, a child of the process started.
+    let pid = media_worker(&kammer.state);
     let pinned = pin(pid);
 
     // The publisher creates the room; its moderator secret lets subscribers skip the lobby.

@@ -314,9 +314,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 /// The media plane's DTLS certificate for this run: a fresh P-256 key in memory (DTLS signs
 /// every handshake; a TPM would stall the media thread), with a certificate the key manager's
 /// `media` key issues, so that the certificate is the appliance's and not anybody's.
-pub fn media_certificate(
-    keys: &KeyManager,
-) -> anyhow::Result<kammer_core::media::dtls::DtlsCertificate> {
+pub(crate) fn media_certificate(keys: &KeyManager) -> anyhow::Result<crate::process::DtlsKeyPair> {
     use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
@@ -343,6 +341,11 @@ pub fn media_certificate(
         365,
     )
     .context("the media key could not certify the DTLS key")?;
-    kammer_core::media::dtls::DtlsCertificate::from_pkcs8_and_der(pkcs8.as_ref(), der)
-        .map_err(|error| anyhow::anyhow!("the media DTLS certificate is unusable: {error}"))
+    let pair = crate::process::DtlsKeyPair {
+        pkcs8: zeroize::Zeroizing::new(pkcs8.as_ref().to_vec()),
+        certificate: der,
+    };
+    // Checked here, where a failure can still be reported to the supervisor.
+    pair.certificate()?;
+    Ok(pair)
 }

@@ -7,9 +7,15 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kammer::config::{Config, LogFormat, MAX_CONFIG_BYTES, TlsKey};
 
+// The hooks make a worker attempt forbidden system calls on request: never in a release build.
+#[cfg(all(feature = "test-hooks", not(debug_assertions)))]
+compile_error!("the test-hooks feature is for test builds only; build releases without it");
+
 mod keys;
 mod pki;
-use kammer_server::{MediaSettings, Server, Settings, tls};
+mod process;
+mod selfcheck;
+use kammer_server::tls;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +38,34 @@ enum Command {
         /// Directory for the demo's state; reused when it exists.
         #[arg(long, default_value = "./kammer-state")]
         state_dir: PathBuf,
+        /// Turn on a `[dangerous]` switch (see docs/config.md), e.g. `disable_sandbox`.
+        #[arg(long = "dangerous", value_name = "SWITCH")]
+        dangerous: Vec<String>,
+    },
+    /// Checks that the running appliance's hardening is in force; exits non-zero if anything
+    /// deviates from the policy.
+    Selfcheck {
+        /// The configuration file of the running appliance (for its state directory).
+        #[arg(long, conflicts_with = "state_dir")]
+        config: Option<PathBuf>,
+        /// The running appliance's state directory (the demo's: ./kammer-state).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Internal: prints the system-call allowlists as docs/hardening.md carries them.
+    #[command(name = "__policy-markdown", hide = true)]
+    PolicyMarkdown,
+    /// Internal: a child process of the appliance (started by `serve` and `demo`).
+    #[command(name = "__child", hide = true)]
+    Child {
+        /// Its role.
+        role: String,
+        /// The inherited control socket.
+        #[arg(long)]
+        control: i32,
     },
     /// Run with a configuration file (production).
     Serve {
@@ -208,8 +242,22 @@ enum PkiCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { port, state_dir } => demo(port, &state_dir),
-        Command::Serve { config } => load(&config).and_then(|config| run(config, None)),
+        Command::Demo {
+            port,
+            state_dir,
+            dangerous,
+        } => demo(port, &state_dir, &dangerous),
+        Command::Serve { config } => serve(&config),
+        Command::Selfcheck {
+            config,
+            state_dir,
+            json,
+        } => selfcheck::run(config.as_deref(), state_dir.as_deref(), json),
+        Command::Child { role, control } => process::child_main(&role, control),
+        Command::PolicyMarkdown => {
+            print!("{}", kammer_hardening::policy_markdown());
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Check { file },
         } => load(&file).and_then(|config| {
@@ -323,114 +371,47 @@ fn load(path: &Path) -> anyhow::Result<Config> {
     Config::from_toml(&text, true).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
 }
 
-fn demo(port: u16, state_dir: &Path) -> anyhow::Result<()> {
+fn serve(path: &Path) -> anyhow::Result<()> {
+    let config = load(path)?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let source = process::ConfigSource::File {
+        path: path.to_owned(),
+        text,
+    };
+    process::supervisor::run(source, config, None)
+}
+
+fn demo(port: u16, state_dir: &Path, dangerous: &[String]) -> anyhow::Result<()> {
     let pki = kammer_certs::ensure_dev_pki(&state_dir.join("pki"))
         .context("cannot create the development PKI")?;
-    let config = Config::demo(state_dir, port, &pki.server_chain, &pki.server_key)?;
-    let ca = std::fs::canonicalize(&pki.ca_certificate).unwrap_or(pki.ca_certificate);
-    run(config, Some(ca))
-}
-
-fn run(config: Config, demo_ca: Option<PathBuf>) -> anyhow::Result<()> {
-    init_logging(&config);
-    let mut notices = Vec::new();
-    if demo_ca.is_some() {
-        notices.push("Demo mode: development certificate, not for classified use.");
-    }
-    let mut media_certificate = None;
-    let tls = match &config.tls_key {
-        TlsKey::File(key) => tls::server_config(&config.certificate, key, config.tls12)?,
-        TlsKey::KeyManager => {
-            let backend = config
-                .keys
-                .clone()
-                .context("[keys] is validated with the TLS key")?;
-            let manager = keys::open(
-                &kammer_keys::KeyConfig::new(&config.state_dir, backend)
-                    .with_tls_mode(config.tls_key_mode),
-            )?;
-            if manager.status().is_insecure() {
-                tracing::warn!(
-                    "keys: the soft backend keeps keys in files on disk; development only"
-                );
-                notices.push("Development keys (soft backend): not for classified use.");
+    let extra = if dangerous.is_empty() {
+        String::new()
+    } else {
+        let mut extra = "[dangerous]\n".to_owned();
+        for switch in dangerous {
+            if !switch.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                anyhow::bail!("--dangerous {switch}: not a switch name");
             }
-            media_certificate = Some(keys::media_certificate(&manager)?);
-            let chain = tls::load_chain(&config.certificate)?;
-            let certified = kammer_keys::tls::certified_key(manager, chain).with_context(|| {
-                format!(
-                    "{}: the certificate is not for the key manager's TLS key (issue one for `kammer keys export-public`)",
-                    config.certificate.display()
-                )
-            })?;
-            tls::server_config_with_key(certified, config.tls12)?
+            extra.push_str(&format!("{switch} = true\n"));
         }
+        extra
     };
-    let footer_notice = (!notices.is_empty()).then(|| notices.join(" "));
-    let settings = Settings {
-        tls,
-        limits: config.limits.clone(),
-        policy: config.rooms,
-        outbound_queue: config.outbound_queue,
-        max_tcp_connections: config.max_tcp_connections,
-        metrics_allow: config.metrics_allow.clone(),
-        footer_notice,
-        media: config.media.as_ref().map(|media| MediaSettings {
-            listen: media.listen,
-            announce: media.announce.clone(),
-            max_participants: media.max_participants,
-            certificate: media_certificate,
-        }),
+    // Every process reads the same files: absolute paths, whatever the working directory.
+    let absolute = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let state_dir = absolute(state_dir);
+    let source = process::ConfigSource::Demo {
+        state_dir: state_dir.clone(),
+        port,
+        certificate: absolute(&pki.server_chain),
+        private_key: absolute(&pki.server_key),
+        extra,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("kammer-net")
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    runtime.block_on(async {
-        let server = Server::bind(config.listen, settings).await?;
-        let address = server.local_addr()?;
-        let media = server.media_addr().transpose()?;
-        tracing::info!(%address, ?media, tls12 = ?config.tls12, "serving");
-        if let Some(ca) = &demo_ca {
-            let host = match address.ip() {
-                ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
-                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-                ip => ip.to_string(),
-            };
-            println!("Kammer demo is running.");
-            println!("  URL:     https://{host}:{}/", address.port());
-            println!("  CA file: {}", ca.display());
-            if let Some(media) = media {
-                println!("  Media:   udp {media}");
-            }
-            println!(
-                "Trust the CA file in your browser (or accept the warning once). Stop with Ctrl+C."
-            );
-        }
-        server.serve(shutdown_signal()).await?;
-        tracing::info!("stopped");
-        anyhow::Ok(())
-    })
+    let config = source.load()?;
+    process::supervisor::run(source, config, Some(absolute(&pki.ca_certificate)))
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
-fn init_logging(config: &Config) {
+pub(crate) fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KAMMER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log_level.as_str()));
     // The WebSocket library logs frame contents at trace level: PINs, secrets and chat text.

@@ -204,7 +204,7 @@ async fn metrics(
     {
         Some(snapshot) => {
             let media = match &state.media {
-                Some(media) => tokio::time::timeout(HUB_ANSWER_TIMEOUT, media.snapshot())
+                Some(media) => tokio::time::timeout(HUB_ANSWER_TIMEOUT, media.metrics())
                     .await
                     .ok()
                     .flatten(),
@@ -215,7 +215,7 @@ async fn metrics(
                     header::CONTENT_TYPE,
                     "text/plain; version=0.0.4; charset=utf-8",
                 )],
-                crate::metrics::render(&snapshot, media.as_ref(), &state.counters),
+                crate::metrics::render(&snapshot, media.as_deref(), &state.counters),
             )
                 .into_response()
         }

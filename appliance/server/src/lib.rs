@@ -9,7 +9,9 @@
 //!   events and carry out its outputs. No protocol decision is taken here.
 
 mod http;
+pub mod ipc;
 mod media;
+mod media_link;
 mod metrics;
 mod signal;
 pub mod tls;
@@ -26,7 +28,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-pub use media::{MediaError, MediaSettings};
+pub use media::{MediaError, MediaSettings, bind_socket as bind_media_socket};
+pub use media_link::{RemoteMedia, run_media_worker};
 
 /// How long a client may take for the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,10 +81,20 @@ pub enum ServeError {
     },
 }
 
+/// Where the media plane runs.
+enum MediaPlane {
+    /// Signalling only.
+    Off,
+    /// On a thread of this process.
+    Local(media::MediaSocket),
+    /// In the media worker process.
+    Remote(RemoteMedia),
+}
+
 /// A bound, not yet serving, server.
 pub struct Server {
     listener: TcpListener,
-    media: Option<media::MediaSocket>,
+    media: MediaPlane,
     settings: Settings,
 }
 
@@ -91,11 +104,10 @@ impl Server {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| ServeError::Bind { address, source })?;
-        let media = settings
-            .media
-            .as_ref()
-            .map(media::MediaSocket::bind)
-            .transpose()?;
+        let media = match &settings.media {
+            Some(media) => MediaPlane::Local(media::MediaSocket::bind(media)?),
+            None => MediaPlane::Off,
+        };
         Ok(Self {
             listener,
             media,
@@ -103,9 +115,28 @@ impl Server {
         })
     }
 
-    /// The bound media address, if the media plane is configured.
+    /// A server on a TCP listener bound elsewhere (by the supervisor process), whose media
+    /// plane, if any, runs in the media worker process at the other end of `media`.
+    /// `settings.media` is not used.
+    pub fn from_listener(
+        listener: std::net::TcpListener,
+        settings: Settings,
+        media: Option<RemoteMedia>,
+    ) -> std::io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        Ok(Self {
+            listener: TcpListener::from_std(listener)?,
+            media: media.map_or(MediaPlane::Off, MediaPlane::Remote),
+            settings,
+        })
+    }
+
+    /// The bound media address, if the media plane runs in this process.
     pub fn media_addr(&self) -> Option<std::io::Result<SocketAddr>> {
-        self.media.as_ref().map(media::MediaSocket::local_addr)
+        match &self.media {
+            MediaPlane::Local(socket) => Some(socket.local_addr()),
+            MediaPlane::Off | MediaPlane::Remote(_) => None,
+        }
     }
 
     /// The bound address (useful with port 0).
@@ -124,15 +155,24 @@ impl Server {
             settings,
         } = self;
         let counters = Arc::new(ShellCounters::default());
-        let channel = media.as_ref().map(|_| media::channel());
-        let media_handle = channel.as_ref().map(|(handle, _)| handle.clone());
+        let channel = match media {
+            MediaPlane::Off => None,
+            plane => Some((plane, media::channel())),
+        };
+        let media_handle = channel.as_ref().map(|(_, (handle, _))| handle.clone());
         let hub = signal::spawn_driver(
             settings.limits.clone(),
             settings.policy,
             media_handle.clone(),
         );
-        if let (Some(socket), Some((_, inputs))) = (media, channel) {
-            media::spawn(socket, inputs, hub.events.clone())?;
+        match channel {
+            Some((MediaPlane::Local(socket), (_, inputs))) => {
+                media::spawn(socket, inputs, hub.events.clone())?;
+            }
+            Some((MediaPlane::Remote(remote), (_, inputs))) => {
+                tokio::spawn(media_link::bridge(remote, inputs, hub.events.clone()));
+            }
+            Some((MediaPlane::Off, _)) | None => {}
         }
         let app = http::router(http::AppState {
             media: media_handle,

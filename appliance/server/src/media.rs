@@ -71,6 +71,37 @@ pub enum MediaError {
     Certificate,
 }
 
+/// Binds and configures the media plane's UDP socket; checks that there is something to
+/// announce.
+pub fn bind_socket(settings: &MediaSettings) -> Result<UdpSocket, MediaError> {
+    let bind = |source| MediaError::Bind {
+        address: settings.listen,
+        source,
+    };
+    announced(settings)?;
+    let socket = UdpSocket::bind(settings.listen).map_err(bind)?;
+    socket.set_nonblocking(true).map_err(bind)?;
+    // Room for bursts (a key frame from every publisher at once). Beyond net.core.rmem_max
+    // only with CAP_NET_ADMIN (the sealed image raises the sysctl instead); a smaller buffer is
+    // not an error.
+    if nix::sys::socket::setsockopt(&socket, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
+        let _ = nix::sys::socket::setsockopt(&socket, sockopt::RcvBuf, &SOCKET_BUFFER);
+    }
+    let _ = nix::sys::socket::setsockopt(&socket, sockopt::SndBuf, &SOCKET_BUFFER);
+    Ok(socket)
+}
+
+/// The addresses written as host candidates.
+fn announced(settings: &MediaSettings) -> Result<Vec<IpAddr>, MediaError> {
+    if !settings.announce.is_empty() {
+        return Ok(settings.announce.clone());
+    }
+    if settings.listen.ip().is_unspecified() {
+        return Err(MediaError::NothingToAnnounce(settings.listen));
+    }
+    Ok(vec![settings.listen.ip()])
+}
+
 /// A bound media socket, not yet running.
 pub(crate) struct MediaSocket {
     socket: UdpSocket,
@@ -81,31 +112,23 @@ pub(crate) struct MediaSocket {
 
 impl MediaSocket {
     pub(crate) fn bind(settings: &MediaSettings) -> Result<Self, MediaError> {
-        let bind = |source| MediaError::Bind {
+        Self::from_socket(bind_socket(settings)?, settings)
+    }
+
+    /// A media plane on a socket bound elsewhere (by [`bind_socket`], in the supervisor).
+    pub(crate) fn from_socket(
+        socket: UdpSocket,
+        settings: &MediaSettings,
+    ) -> Result<Self, MediaError> {
+        let failed = |source| MediaError::Bind {
             address: settings.listen,
             source,
         };
-        let socket = UdpSocket::bind(settings.listen).map_err(bind)?;
-        socket.set_nonblocking(true).map_err(bind)?;
-        // Room for bursts (a key frame from every publisher at once). Beyond net.core.rmem_max
-        // only with CAP_NET_ADMIN (the sealed image raises the sysctl instead); a smaller
-        // buffer is not an error.
-        if nix::sys::socket::setsockopt(&socket, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
-            let _ = nix::sys::socket::setsockopt(&socket, sockopt::RcvBuf, &SOCKET_BUFFER);
-        }
-        let _ = nix::sys::socket::setsockopt(&socket, sockopt::SndBuf, &SOCKET_BUFFER);
-        let port = socket.local_addr().map_err(bind)?.port();
-        let announce = if settings.announce.is_empty() {
-            if settings.listen.ip().is_unspecified() {
-                return Err(MediaError::NothingToAnnounce(settings.listen));
-            }
-            vec![settings.listen.ip()]
-        } else {
-            settings.announce.clone()
-        };
+        socket.set_nonblocking(true).map_err(failed)?;
+        let port = socket.local_addr().map_err(failed)?.port();
         Ok(Self {
             socket,
-            candidates: announce
+            candidates: announced(settings)?
                 .into_iter()
                 .map(|ip| SocketAddr::new(ip, port))
                 .collect(),
@@ -123,7 +146,8 @@ impl MediaSocket {
 #[derive(Debug)]
 pub(crate) enum MediaInput {
     Command(MediaCommand),
-    Snapshot(oneshot::Sender<MediaSnapshot>),
+    /// The media plane's part of `/metrics`, rendered.
+    Metrics(oneshot::Sender<String>),
 }
 
 /// The media plane's figures, for `/metrics`.
@@ -178,9 +202,9 @@ pub(crate) struct MediaHandle {
 }
 
 impl MediaHandle {
-    pub(crate) async fn snapshot(&self) -> Option<MediaSnapshot> {
+    pub(crate) async fn metrics(&self) -> Option<String> {
         let (tx, rx) = oneshot::channel();
-        self.inputs.send(MediaInput::Snapshot(tx)).await.ok()?;
+        self.inputs.send(MediaInput::Metrics(tx)).await.ok()?;
         rx.await.ok()
     }
 }
@@ -255,12 +279,12 @@ fn run(
                     Some(MediaInput::Command(command)) => {
                         sfu.handle_command(Instant::now(), command);
                     }
-                    Some(MediaInput::Snapshot(reply)) => {
+                    Some(MediaInput::Metrics(reply)) => {
                         figures.sfu = sfu.stats().clone();
                         figures.dtls = sfu.dtls().stats().clone();
                         figures.participants = sfu.participant_count();
                         figures.connected_transports = sfu.connected_transports();
-                        let _ = reply.send(figures.clone());
+                        let _ = reply.send(crate::metrics::render_media_text(&figures));
                     }
                 },
                 ready = socket.readable() => {
@@ -296,6 +320,8 @@ fn receive_batch(
         match socket.try_recv_from(buffer) {
             Ok((len, source)) => {
                 figures.datagrams_received += 1;
+                #[cfg(feature = "test-hooks")]
+                test_hooks::on_datagram(&buffer[..len], source);
                 sfu.handle_datagram(Instant::now(), source, &mut buffer[..len]);
             }
             Err(error) if error.kind() == ErrorKind::WouldBlock => break,
@@ -406,5 +432,38 @@ async fn send(
     match result {
         Ok(_) => figures.datagrams_sent += 1,
         Err(_) => figures.send_errors += 1,
+    }
+}
+
+/// Test builds only: a datagram from loopback that names a forbidden action makes the media
+/// worker attempt it, as a parser an attacker had taken over would; the sandbox must stop it.
+#[cfg(feature = "test-hooks")]
+mod test_hooks {
+    use std::net::SocketAddr;
+
+    /// The prefix of a trigger datagram; the rest names a `kammer_hardening::trigger::Violation`.
+    const PREFIX: &[u8] = b"KAMMER-TEST-VIOLATION ";
+
+    pub(super) fn on_datagram(payload: &[u8], source: SocketAddr) {
+        let Some(name) = payload.strip_prefix(PREFIX) else {
+            return;
+        };
+        if !source.ip().is_loopback() {
+            return;
+        }
+        let Some(violation) = std::str::from_utf8(name).ok().and_then(|name| {
+            name.trim()
+                .parse::<kammer_hardening::trigger::Violation>()
+                .ok()
+        }) else {
+            return;
+        };
+        tracing::warn!(?violation, "test hook: attempting a forbidden action");
+        let result = kammer_hardening::trigger::attempt(violation);
+        tracing::warn!(
+            ?violation,
+            ?result,
+            "test hook: the forbidden action returned"
+        );
     }
 }

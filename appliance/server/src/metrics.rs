@@ -12,20 +12,14 @@ use crate::ShellCounters;
 use crate::media::MediaSnapshot;
 use crate::signal::Snapshot;
 
-pub(crate) fn render(
-    snapshot: &Snapshot,
-    media: Option<&MediaSnapshot>,
-    shell: &ShellCounters,
-) -> String {
+/// The whole page: the hub's and the shell's figures, then the media plane's (already
+/// rendered by [`render_media_text`], in whichever process the media plane runs).
+pub(crate) fn render(snapshot: &Snapshot, media: Option<&str>, shell: &ShellCounters) -> String {
     let mut out = String::with_capacity(4096);
     let gauges = snapshot.gauges;
     let counters = &snapshot.counters;
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
+        write_metric(&mut out, name, kind, help, samples);
     };
     let plain = |value: u64| vec![(String::new(), value)];
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
@@ -133,8 +127,27 @@ pub(crate) fn render(
         &plain(load(&shell.ws_upgrades_refused)),
     );
     if let Some(media) = media {
-        render_media(&mut metric, media);
+        out.push_str(media);
     }
+    out
+}
+
+/// One metric in the text format: help, type, samples.
+fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, u64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+/// The media plane's part of `/metrics`.
+pub(crate) fn render_media_text(media: &MediaSnapshot) -> String {
+    let mut out = String::with_capacity(4096);
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        write_metric(&mut out, name, kind, help, samples);
+    };
+    render_media(&mut metric, media);
     out
 }
 

@@ -5,13 +5,18 @@
 //! * key exchange on secp256r1 and secp384r1 only (no X25519), no ChaCha20-Poly1305;
 //! * the server's order of preference wins; session tickets are not issued.
 
+use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ServerConfig, SupportedCipherSuite, version};
+use rustls::sign::{Signer, SigningKey};
+use rustls::{ServerConfig, SignatureScheme, SupportedCipherSuite, version};
+
+use crate::ipc::{self, KeyReply, KeyRequest};
 
 /// Whether TLS 1.2 is accepted besides TLS 1.3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,14 +128,20 @@ pub fn server_config(
     tls12: Tls12,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = load_chain(chain_pem)?;
+    let key = load_signing_key(key_pem)?;
+    let certified = rustls::sign::CertifiedKey::new(chain, key);
+    certified.keys_match()?;
+    server_config_with_key(certified, tls12)
+}
+
+/// Reads a PEM private key for the TLS policy: ECDSA on P-256 or P-384 only (ring loads no
+/// other curve); RSA below 3000 bits or Ed25519 fall outside TR-02102-2.
+pub fn load_signing_key(key_pem: &Path) -> Result<Arc<dyn SigningKey>, TlsError> {
     let key =
         PrivateKeyDer::from_pem_file(key_pem).map_err(|e| pem_error(key_pem, e.to_string()))?;
-    let provider = Arc::new(provider(tls12));
-    // ECDSA on P-256 or P-384 only (ring loads no other curve): every offered suite is an ECDSA
-    // suite, and RSA below 3000 bits or Ed25519 fall outside TR-02102-2.
-    let signing_key = provider
+    let signing_key = provider(Tls12::Refused)
         .key_provider
-        .load_private_key(key.clone_key())
+        .load_private_key(key)
         .map_err(|e| pem_error(key_pem, e.to_string()))?;
     if signing_key.algorithm() != rustls::SignatureAlgorithm::ECDSA {
         return Err(pem_error(
@@ -141,12 +152,99 @@ pub fn server_config(
             ),
         ));
     }
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions(tls12))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    restrict(&mut config);
-    Ok(Arc::new(config))
+    Ok(signing_key)
+}
+
+/// The one signature scheme an ECDSA key of the policy signs with (P-256 with SHA-256, P-384
+/// with SHA-384), if it is one.
+pub fn ecdsa_scheme(key: &dyn SigningKey) -> Option<SignatureScheme> {
+    [
+        SignatureScheme::ECDSA_NISTP256_SHA256,
+        SignatureScheme::ECDSA_NISTP384_SHA384,
+    ]
+    .into_iter()
+    .find(|scheme| key.choose_scheme(&[*scheme]).is_some())
+}
+
+/// A TLS key that another process holds (the key manager process): each handshake signature
+/// is one [`KeyRequest::SignTls`] over a Unix socket, so the network worker that terminates
+/// TLS never has the key. Requests are answered in order, one at a time; a signature blocks the
+/// calling thread for the round trip (microseconds with a sealed key, tens of milliseconds
+/// when a hardware TPM signs).
+#[derive(Debug)]
+pub struct RemoteTlsKey {
+    link: Arc<Mutex<UnixStream>>,
+    spki: Vec<u8>,
+    scheme: SignatureScheme,
+}
+
+/// How long a signature may take before the handshake fails.
+const REMOTE_SIGN_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl RemoteTlsKey {
+    /// A key whose public half is `spki` (DER SubjectPublicKeyInfo) and which signs with
+    /// `scheme` (its wire value) through `link`.
+    pub fn new(link: UnixStream, spki: Vec<u8>, scheme: u16) -> std::io::Result<Self> {
+        link.set_read_timeout(Some(REMOTE_SIGN_TIMEOUT))?;
+        link.set_write_timeout(Some(REMOTE_SIGN_TIMEOUT))?;
+        Ok(Self {
+            link: Arc::new(Mutex::new(link)),
+            spki,
+            scheme: SignatureScheme::from(scheme),
+        })
+    }
+}
+
+impl SigningKey for RemoteTlsKey {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
+        offered.contains(&self.scheme).then(|| {
+            Box::new(RemoteSigner {
+                link: Arc::clone(&self.link),
+                scheme: self.scheme,
+            }) as Box<dyn Signer>
+        })
+    }
+
+    fn public_key(&self) -> Option<rustls::pki_types::SubjectPublicKeyInfoDer<'_>> {
+        Some(rustls::pki_types::SubjectPublicKeyInfoDer::from(
+            self.spki.as_slice(),
+        ))
+    }
+
+    fn algorithm(&self) -> rustls::SignatureAlgorithm {
+        rustls::SignatureAlgorithm::ECDSA
+    }
+}
+
+#[derive(Debug)]
+struct RemoteSigner {
+    link: Arc<Mutex<UnixStream>>,
+    scheme: SignatureScheme,
+}
+
+impl Signer for RemoteSigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        let failed = |reason: String| rustls::Error::General(format!("key manager: {reason}"));
+        // A poisoned lock only means another handshake panicked mid-request; the link may then
+        // hold half a frame, which the next read reports as malformed.
+        let mut link = self
+            .link
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let request = KeyRequest::SignTls {
+            scheme: u16::from(self.scheme),
+            message: message.to_vec(),
+        };
+        ipc::send(&mut *link, &request).map_err(|e| failed(e.to_string()))?;
+        match ipc::recv(&mut *link).map_err(|e| failed(e.to_string()))? {
+            KeyReply::Signature(signature) => Ok(signature),
+            KeyReply::Refused(reason) => Err(failed(reason)),
+        }
+    }
+
+    fn scheme(&self) -> SignatureScheme {
+        self.scheme
+    }
 }
 
 /// The settings every server configuration shares.

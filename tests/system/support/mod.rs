@@ -44,11 +44,24 @@ impl Appliance {
         appliance
     }
 
+    /// `kammer demo --port 0` with more arguments, in a fresh state directory.
+    pub fn demo_with(args: &[&str]) -> Self {
+        let state = tempfile::tempdir().expect("temp dir");
+        let mut appliance = Self::demo_args(state.path(), args);
+        appliance._owned_state = Some(state);
+        appliance
+    }
+
     /// `kammer demo --port 0` in a state directory the caller keeps.
     pub fn demo_in(state: &Path) -> Self {
+        Self::demo_args(state, &[])
+    }
+
+    fn demo_args(state: &Path, args: &[&str]) -> Self {
         let child = Command::new(KAMMER)
             .args(["demo", "--port", "0", "--state-dir"])
             .arg(state)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -73,7 +86,7 @@ impl Appliance {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{dir}\"\n\n[tls]\ncertificate = \"{dir}/pki/server.pem\"\nprivate_key = \"{dir}/pki/server.key\"\n{tls_extra}\n[media]\nlisten = \"127.0.0.1:0\"\n{extra}\n",
+                "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{dir}\"\n\n[tls]\ncertificate = \"{dir}/pki/server.pem\"\nprivate_key = \"{dir}/pki/server.key\"\n{tls_extra}\n[media]\nlisten = \"127.0.0.1:0\"\n\n[sandbox]\nuser = \"nobody\"\n{extra}\n",
                 dir = state.path().display()
             ),
         )

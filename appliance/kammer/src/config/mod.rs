@@ -104,7 +104,32 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The media plane; `None` when `media.enabled` is false.
     pub media: Option<MediaConfig>,
+    /// The account the workers run as when the appliance is started as root (`sandbox.user`);
+    /// `None`: `kammer`, or `nobody` for the demo when there is no `kammer` account.
+    pub sandbox_user: Option<String>,
+    /// `[dangerous]`: switches that weaken the appliance, reported wherever it reports itself.
+    pub dangerous: Dangerous,
     _proof: Validated,
+}
+
+/// The `[dangerous]` table: development switches, each reported in the log, by `kammer
+/// selfcheck` and in the web client's footer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dangerous {
+    /// Run the processes without their sandboxes (no seccomp, Landlock, namespaces, uid switch
+    /// or capability drop), for debugging with ptrace-based tools.
+    pub disable_sandbox: bool,
+}
+
+impl Dangerous {
+    /// The switches that are on, by their keys.
+    pub fn enabled(self) -> Vec<&'static str> {
+        let Self { disable_sandbox } = self;
+        [("dangerous.disable_sandbox", disable_sandbox)]
+            .into_iter()
+            .filter_map(|(key, on)| on.then_some(key))
+            .collect()
+    }
 }
 
 /// Where the TLS server key lives.
@@ -183,6 +208,22 @@ struct RawConfig {
     #[serde(default)]
     media: RawMedia,
     keys: Option<RawKeys>,
+    #[serde(default)]
+    sandbox: RawSandbox,
+    #[serde(default)]
+    dangerous: RawDangerous,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSandbox {
+    user: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDangerous {
+    disable_sandbox: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -379,7 +420,19 @@ impl Config {
         certificate: &Path,
         private_key: &Path,
     ) -> Result<Self, ConfigError> {
-        let mut raw = parse(include_str!("demo.toml"))?;
+        Self::demo_with(state_dir, port, certificate, private_key, "")
+    }
+
+    /// [`Config::demo`] with more TOML after the embedded defaults (for example a `[dangerous]`
+    /// table), validated with them.
+    pub fn demo_with(
+        state_dir: &Path,
+        port: u16,
+        certificate: &Path,
+        private_key: &Path,
+        extra: &str,
+    ) -> Result<Self, ConfigError> {
+        let mut raw = parse(&format!("{}\n{extra}", include_str!("demo.toml")))?;
         let server = raw.server.get_or_insert(RawServer {
             listen: None,
             state_dir: None,
@@ -576,6 +629,18 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
     let outbound_queue: usize = c.range("signalling.outbound_queue", s.outbound_queue, 16, 65_536);
 
     let media = validate_media(c, &raw.media, listen);
+    if let Some(user) = &raw.sandbox.user
+        && (user.is_empty()
+            || user.len() > 32
+            || !user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+    {
+        c.fail(
+            "sandbox.user",
+            format!("\"{user}\" is not an account name (letters, digits, '-', '_', '.')"),
+        );
+    }
 
     if !raw.rooms.allow_ad_hoc {
         c.fail(
@@ -626,6 +691,10 @@ fn validate(raw: RawConfig, check_files: bool) -> Result<Config, ConfigError> {
         log_level: raw.log.level,
         log_format: raw.log.format,
         media,
+        sandbox_user: raw.sandbox.user,
+        dangerous: Dangerous {
+            disable_sandbox: raw.dangerous.disable_sandbox,
+        },
         _proof: Validated(()),
     })
 }

@@ -80,8 +80,9 @@ impl Default for SfuConfig {
     }
 }
 
-/// What signalling asks of the media plane.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What signalling asks of the media plane (also carried between processes, see the server's
+/// `ipc` module).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MediaCommand {
     /// A participant was admitted to a room; they will receive its tracks.
     Join {
@@ -116,7 +117,7 @@ pub enum MediaCommand {
 }
 
 /// What the media plane tells signalling to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MediaEvent {
     /// Send `publish_answer`.
     PublishAnswer {
