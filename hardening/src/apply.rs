@@ -195,6 +195,15 @@ pub fn enter(sandbox: &Sandbox) -> Result<Applied, SandboxError> {
     })
 }
 
+/// What the supervisor, which stays privileged to start its children, can still give up: core
+/// dumps, being dumpable (no ptrace attach, `/proc/PID` readable only by root) and gaining
+/// privileges through exec.
+pub fn harden_supervisor() -> Result<(), SandboxError> {
+    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(system("RLIMIT_CORE"))?;
+    nix::sys::prctl::set_dumpable(false).map_err(system("PR_SET_DUMPABLE"))?;
+    nix::sys::prctl::set_no_new_privs().map_err(system("PR_SET_NO_NEW_PRIVS"))
+}
+
 fn landlock(sandbox: &Sandbox) -> Result<LandlockState, SandboxError> {
     let fs = AccessFs::from_all(LANDLOCK_ABI);
     let mut created = Ruleset::default()

@@ -30,7 +30,7 @@ mod policy;
 #[cfg(feature = "test-hooks")]
 pub mod trigger;
 
-pub use apply::{Applied, LandlockState, Sandbox, SandboxError, enter};
+pub use apply::{Applied, LandlockState, Sandbox, SandboxError, enter, harden_supervisor};
 pub use inspect::{
     Expected, FdKind, Finding, InspectError, OpenFd, ProcessFacts, evaluate, inspect,
 };

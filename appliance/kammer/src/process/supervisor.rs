@@ -75,6 +75,9 @@ pub(crate) fn run(
         .map(|media| kammer_server::bind_media_socket(&media_settings(media)))
         .transpose()?;
     let (keys_plan, worker_plan) = plans(&config, demo_ca.is_some())?;
+    if !config.dangerous.disable_sandbox {
+        kammer_hardening::harden_supervisor().context("cannot harden the supervisor")?;
+    }
     let mut notices = Vec::new();
     if demo_ca.is_some() {
         notices.push("Demo mode: development certificate, not for classified use.".to_owned());
