@@ -819,6 +819,9 @@
       case 'subscribe_offer':
         onSubscribeOffer(message);
         break;
+      case 'media_reset':
+        onMediaReset();
+        break;
       case 'error':
         onError(typeof message.code === 'string' ? message.code : 'unknown');
         break;
@@ -2001,6 +2004,24 @@
     return list.filter((entry) => entry && typeof entry.mid === 'string' && Number.isSafeInteger(entry.participant) &&
       SOURCES.includes(entry.source) && REMOTE_KINDS.has(entry.kind))
       .map((entry) => ({ mid: entry.mid, participant: entry.participant, source: entry.source, kind: entry.kind }));
+  }
+
+  /**
+   * The appliance restarted its media plane: both connections ended with it. Whatever is live
+   * is published again on a new connection; the next subscribe offer gets a new one too.
+   */
+  function onMediaReset() {
+    const current = media;
+    if (!current.active) {
+      return;
+    }
+    if (current.subscribe) {
+      current.subscribe.close();
+      current.subscribe = null;
+    }
+    if (replacePublishConnection(current)) {
+      negotiatePublish(current);
+    }
   }
 
   function onSubscribeOffer(message) {

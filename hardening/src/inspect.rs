@@ -1,13 +1,13 @@
-//! Reading another process's confinement from `/proc`, and comparing it with the policy.
+//! Reading a process's confinement from `/proc`, from outside: what `kammer selfcheck` shows
+//! without taking the process's word for it. Reading another process's descriptors and
+//! namespaces needs the right to ptrace-read it: root, for the appliance's non-dumpable
+//! children.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-
-use crate::{Applied, Role};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 /// What kind of object a descriptor refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FdKind {
     /// A socket.
@@ -27,7 +27,7 @@ pub enum FdKind {
 }
 
 /// One open descriptor.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OpenFd {
     /// Its number.
     pub fd: i32,
@@ -38,7 +38,7 @@ pub struct OpenFd {
 }
 
 /// A process as the kernel shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessFacts {
     /// The process.
     pub pid: i32,
@@ -80,7 +80,7 @@ pub struct ProcessFacts {
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
     /// A file of `/proc/PID` could not be read (no such process, or no permission).
-    #[error("{path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: String,
@@ -88,7 +88,7 @@ pub enum InspectError {
         source: std::io::Error,
     },
     /// A field was missing or malformed.
-    #[error("/proc/{pid}/status: no usable {field}")]
+    #[error("/proc/{pid}: no usable {field}")]
     Field {
         /// The process.
         pid: i32,
@@ -189,12 +189,14 @@ fn open_fds(pid: i32) -> Result<Vec<OpenFd>, InspectError> {
                 FdKind::Pipe
             } else if text.starts_with("anon_inode:") {
                 FdKind::AnonInode
-            } else if text.starts_with("/dev/") {
-                FdKind::Device
             } else {
-                match std::fs::metadata(entry.path()) {
-                    Ok(meta) if meta.is_dir() => FdKind::Directory,
-                    Ok(meta) if meta.is_file() => FdKind::File,
+                // The object itself, through the descriptor's link.
+                match std::fs::metadata(entry.path()).map(|meta| meta.file_type()) {
+                    Ok(kind) if kind.is_dir() => FdKind::Directory,
+                    Ok(kind) if kind.is_file() => FdKind::File,
+                    Ok(kind) if kind.is_char_device() || kind.is_block_device() => FdKind::Device,
+                    Ok(kind) if kind.is_fifo() => FdKind::Pipe,
+                    Ok(kind) if kind.is_socket() => FdKind::Socket,
                     _ => FdKind::Other,
                 }
             };
@@ -225,194 +227,4 @@ fn namespaces(pid: i32) -> BTreeMap<String, u64> {
             Some((name.to_owned(), inode))
         })
         .collect()
-}
-
-/// What the policy expects of a process beyond its role's fixed items.
-#[derive(Debug, Clone, Default)]
-pub struct Expected {
-    /// The uid it must run as.
-    pub uid: Option<u32>,
-    /// The gid it must run as.
-    pub gid: Option<u32>,
-    /// Regular files and directories it may hold open lie beneath these paths (none for the
-    /// workers).
-    pub allowed_file_prefixes: Vec<PathBuf>,
-    /// The supervisor's namespaces: the mount and IPC namespaces must differ from them.
-    pub reference_namespaces: Option<BTreeMap<String, u64>>,
-}
-
-/// One checked item.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Finding {
-    /// What was checked.
-    pub item: String,
-    /// What the policy wants.
-    pub expected: String,
-    /// What was found.
-    pub actual: String,
-    /// Whether they agree.
-    pub ok: bool,
-}
-
-fn finding(
-    item: &str,
-    expected: impl Into<String>,
-    actual: impl Into<String>,
-    ok: bool,
-) -> Finding {
-    Finding {
-        item: item.to_owned(),
-        expected: expected.into(),
-        actual: actual.into(),
-        ok,
-    }
-}
-
-/// Compares a process's facts (and its own report, for what the kernel does not show) with
-/// the policy of `role`.
-pub fn evaluate(
-    role: Role,
-    facts: &ProcessFacts,
-    reported: Option<&Applied>,
-    expect: &Expected,
-) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let filters = if role == Role::Supervisor { 0 } else { 2 };
-    findings.push(finding(
-        "seccomp",
-        format!("filter mode, {filters} filters"),
-        format!(
-            "mode {}, {} filters",
-            facts.seccomp_mode, facts.seccomp_filters
-        ),
-        facts.seccomp_mode == 2 && facts.seccomp_filters >= filters,
-    ));
-    findings.push(finding(
-        "no_new_privs",
-        "1",
-        u8::from(facts.no_new_privs).to_string(),
-        facts.no_new_privs,
-    ));
-    let sets = [
-        ("eff", facts.cap_effective),
-        ("prm", facts.cap_permitted),
-        ("inh", facts.cap_inheritable),
-        ("amb", facts.cap_ambient),
-        ("bnd", facts.cap_bounding),
-    ];
-    findings.push(finding(
-        "capabilities",
-        "every set empty",
-        sets.iter()
-            .map(|(name, value)| format!("{name} {value:x}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        sets.iter().all(|(_, value)| *value == 0),
-    ));
-    let ids_match = |actual: &[u32; 4], expected: Option<u32>| {
-        expected.is_none_or(|expected| actual.iter().all(|id| *id == expected))
-    };
-    findings.push(finding(
-        "uid/gid",
-        match (expect.uid, expect.gid) {
-            (Some(uid), Some(gid)) => format!("{uid}/{gid}"),
-            _ => "unchanged".to_owned(),
-        },
-        format!("{}/{}", facts.uid[1], facts.gid[1]),
-        ids_match(&facts.uid, expect.uid) && ids_match(&facts.gid, expect.gid),
-    ));
-    findings.push(finding(
-        "core dumps",
-        "limit 0",
-        match facts.core_limit {
-            (Some(soft), Some(hard)) => format!("limit {soft}/{hard}"),
-            _ => "unlimited".to_owned(),
-        },
-        facts.core_limit == (Some(0), Some(0)),
-    ));
-    let dumpable = facts.dumpable.or(reported.map(|applied| applied.dumpable));
-    findings.push(finding(
-        "dumpable",
-        "0",
-        match (facts.dumpable, reported) {
-            (Some(value), _) => format!("{} (from /proc ownership)", u8::from(value)),
-            (None, Some(applied)) => format!("{} (self-reported)", u8::from(applied.dumpable)),
-            (None, None) => "unknown".to_owned(),
-        },
-        dumpable == Some(false),
-    ));
-    findings.push(match reported {
-        Some(applied) => finding(
-            "landlock (self-reported)",
-            "enforced",
-            format!("{} (ABI {})", applied.landlock.status, applied.landlock.abi),
-            applied.landlock.status == "enforced",
-        ),
-        None => finding(
-            "landlock (self-reported)",
-            "enforced",
-            "no sandbox report",
-            false,
-        ),
-    });
-    if let Some(reference) = &expect.reference_namespaces {
-        let private: Vec<&str> = ["mnt", "ipc"]
-            .into_iter()
-            .filter(|name| facts.namespaces.get(*name) != reference.get(*name))
-            .collect();
-        findings.push(finding(
-            "namespaces",
-            "private mnt, ipc",
-            if private.is_empty() {
-                "shared with the supervisor".to_owned()
-            } else {
-                format!("private {}", private.join(", "))
-            },
-            private.len() == 2,
-        ));
-    }
-    let unexpected: Vec<&OpenFd> = facts
-        .open_fds
-        .iter()
-        // 0–2 are the standard streams the appliance was started with (a terminal, a pipe,
-        // the journal, a log file): inherited, not opened by the process.
-        .filter(|fd| fd.fd > 2)
-        .filter(|fd| match fd.kind {
-            FdKind::File | FdKind::Directory | FdKind::Device | FdKind::Other => !expect
-                .allowed_file_prefixes
-                .iter()
-                .any(|prefix| Path::new(&fd.target).starts_with(prefix)),
-            FdKind::Socket | FdKind::Pipe | FdKind::AnonInode => false,
-        })
-        .collect();
-    findings.push(finding(
-        "open files",
-        if expect.allowed_file_prefixes.is_empty() {
-            "sockets, pipes and event descriptors only".to_owned()
-        } else {
-            format!(
-                "files beneath {} only",
-                expect
-                    .allowed_file_prefixes
-                    .iter()
-                    .map(|path| path.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
-        if unexpected.is_empty() {
-            format!(
-                "{} descriptors, none outside the allowance",
-                facts.open_fds.len()
-            )
-        } else {
-            unexpected
-                .iter()
-                .map(|fd| format!("{}: {}", fd.fd, fd.target))
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-        unexpected.is_empty(),
-    ));
-    findings
 }

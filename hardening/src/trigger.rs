@@ -13,7 +13,11 @@ pub enum Violation {
     OpenFile,
     /// `socket(AF_PACKET, SOCK_RAW, 0)`.
     PacketSocket,
-    /// `ptrace(PTRACE_ATTACH, parent)`.
+    /// `ptrace(PTRACE_ATTACH)`, on the process's own id: the filter stops the call whatever
+    /// its target, and unsandboxed the call fails harmlessly (a process cannot trace itself),
+    /// where attaching to the parent (the supervisor) would stop it. The id comes from
+    /// `getpid`, which every role may call, so that the `ptrace` call itself is what is
+    /// stopped (`getppid` is not allowed and would be stopped first).
     Ptrace,
 }
 
@@ -56,7 +60,7 @@ pub fn attempt(violation: Violation) -> std::io::Result<()> {
             drop(socket);
         }
         Violation::Ptrace => {
-            nix::sys::ptrace::attach(nix::unistd::getppid())?;
+            nix::sys::ptrace::attach(nix::unistd::getpid())?;
         }
     }
     Ok(())

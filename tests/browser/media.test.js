@@ -10,6 +10,9 @@
 // source, as the server's `subscribe_offer` named them.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import {
   CHROMIUM_ARGS, Kammer, chromiumExecutable, kammerBinary, launchChromium, roomName, step as stepWith,
@@ -275,6 +278,57 @@ test('two participants: audio and video both ways, screen share, leaving ends th
     await step('Bob is back on the join page', bob.page.locator('#join-screen').waitFor({ state: 'visible' }));
     await expectGone(alice, bob);
 
+    expectNoProblems([alice, bob]);
+  } finally {
+    await closeAll([alice, bob]);
+  }
+});
+
+/** The supervisor's count of sandbox violations (state_dir/run/status.json). */
+async function violations() {
+  const status = JSON.parse(await readFile(join(kammer.stateDir, 'run', 'status.json'), 'utf8'));
+  return status.violations;
+}
+
+/** Makes the media worker of a test build attempt `what`, as a taken-over parser would. */
+async function provokeMediaWorker(what) {
+  const [host, port] = [kammer.media.slice(0, kammer.media.lastIndexOf(':')), Number(kammer.media.slice(kammer.media.lastIndexOf(':') + 1))];
+  const socket = createSocket('udp4');
+  await new Promise((resolve, reject) => socket.send(`KAMMER-TEST-VIOLATION ${what}`, port, host, (error) => (error ? reject(error) : resolve())));
+  socket.close();
+}
+
+test('a media worker killed by its sandbox is replaced and the meeting\'s media resumes', { timeout: 400_000 }, async () => {
+  const room = roomName();
+  const alice = await openParticipant('Alice');
+  const bob = await openParticipant('Bob');
+  try {
+    await enter(alice, room);
+    await enter(bob, room, alice);
+    await expectEveryoneHearsAndSeesEveryone([alice, bob]);
+    const before = await violations();
+    for (const { page } of [alice, bob]) {
+      await page.evaluate(() => { window.subscribeBeforeReset = window.kammerDebug.subscribe; });
+    }
+
+    // A test build's media worker attempts execve when a loopback datagram says so: seccomp
+    // kills it, the supervisor records it and starts a new one, the clients publish again.
+    await provokeMediaWorker('execve');
+    const deadline = Date.now() + STEP_TIMEOUT_MS;
+    while ((await violations()) === before) {
+      assert.ok(Date.now() < deadline, 'no sandbox violation recorded: is KAMMER_BIN a test build (--features kammer/test-hooks)?');
+      await sleep(POLL_MS);
+    }
+    for (const { page, name } of [alice, bob]) {
+      await step(`${name} receives on a new subscribe connection`, page.waitForFunction(
+        () => window.kammerDebug.subscribe && window.kammerDebug.subscribe !== window.subscribeBeforeReset,
+        null, { timeout: MEDIA_TIMEOUT_MS, polling: POLL_MS }));
+    }
+    await expectEveryoneHearsAndSeesEveryone([alice, bob]);
+    // The signalling went on throughout: chat still works.
+    await alice.page.fill('#chat-input', 'still here');
+    await alice.page.press('#chat-input', 'Enter');
+    await step('Bob reads Alice\'s chat', bob.page.locator('#chat-log', { hasText: 'still here' }).waitFor());
     expectNoProblems([alice, bob]);
   } finally {
     await closeAll([alice, bob]);

@@ -122,6 +122,22 @@ fn media_events_reach_the_participant_and_no_one_else() {
 }
 
 #[test]
+fn a_media_reset_reaches_only_its_participant() {
+    let mut sim = Sim::new();
+    let (alice, alice_id, _) = sim.create("r1", "Alice");
+    let (bob, bob_id) = sim.wait_in_lobby("r1", "Bob", alice);
+    sim.admit(alice, bob, bob_id);
+    sim.take(alice);
+    sim.take(bob);
+    sim.hub.handle_media(MediaEvent::Reset {
+        participant: alice_id,
+    });
+    sim.drain();
+    assert_eq!(sim.one(alice), ServerMessage::MediaReset);
+    assert!(sim.take(bob).is_empty());
+}
+
+#[test]
 fn media_state_is_shown_to_the_room() {
     let mut sim = Sim::new();
     let (alice, _, _) = sim.create("r1", "Alice");

@@ -5,7 +5,8 @@
 //! commands and `/metrics` requests, and hands media events back. While the media worker is
 //! gone (it died and the supervisor is starting a new one) requests that need an answer are
 //! refused with `media_unavailable`; when a new link arrives, every participant still in a room
-//! is joined again, so that new `publish` requests work at once.
+//! is joined again and told `media_reset`, upon which clients publish again on new
+//! connections.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::UdpSocket;
@@ -168,6 +169,13 @@ pub(crate) async fn bridge(
                                 room: room.clone(),
                             });
                             ok &= ipc::send_async(&mut fresh.writer, &join).await.is_ok();
+                        }
+                        // Their transports ended with the old worker: they publish again.
+                        for participant in joined.keys() {
+                            let reset = MediaEvent::Reset { participant: *participant };
+                            if events.send(Event::Media(reset)).await.is_err() {
+                                return;
+                            }
                         }
                         ok.then_some(fresh)
                     }

@@ -226,6 +226,7 @@ impl<E: Entropy> Hub<E> {
                     tracks,
                 },
             ),
+            MediaEvent::Reset { participant } => (participant, ServerMessage::MediaReset),
             MediaEvent::Refused { participant, code } => (participant, ServerMessage::error(code)),
         };
         let conn = self

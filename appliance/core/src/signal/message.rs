@@ -293,6 +293,8 @@ pub enum ServerMessage {
         sdp: String,
         tracks: Vec<SubscribeTrack>,
     },
+    /// The media plane was restarted: every media transport of this participant has ended.
+    MediaReset,
     Error {
         code: ErrorCode,
         message: String,

@@ -494,3 +494,34 @@ fn key_settings_are_checked_each_with_its_key() {
         + "\n[keys]\nbackend = \"hsm\"\n";
     assert!(one_problem(&unknown).starts_with("keys.backend: \"hsm\" is not a backend"));
 }
+
+#[test]
+fn sandbox_and_dangerous_tables() {
+    let config = Config::from_toml(MINIMAL, false).expect("valid");
+    assert_eq!(config.sandbox_user, None);
+    assert!(config.dangerous.enabled().is_empty());
+
+    let set = with("[sandbox]\nuser = \"kammer-worker\"\n\n[dangerous]\ndisable_sandbox = true");
+    let config = Config::from_toml(&set, false).expect("valid");
+    assert_eq!(config.sandbox_user.as_deref(), Some("kammer-worker"));
+    assert!(config.dangerous.disable_sandbox);
+    assert_eq!(config.dangerous.enabled(), ["dangerous.disable_sandbox"]);
+
+    let bad_user = with("[sandbox]\nuser = \"../root\"");
+    let problem = one_problem(&bad_user);
+    assert!(
+        problem.contains("sandbox.user: \"../root\" is not an account name"),
+        "{problem}"
+    );
+    let unknown = with("[dangerous]\nallow_everything = true");
+    assert!(
+        one_problem(&unknown).contains("allow_everything"),
+        "{unknown}"
+    );
+    let wrong_type = with("[dangerous]\ndisable_sandbox = \"yes\"");
+    let problem = one_problem(&wrong_type);
+    assert!(
+        problem.contains("dangerous.disable_sandbox: invalid type: string"),
+        "{problem}"
+    );
+}

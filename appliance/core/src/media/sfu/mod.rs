@@ -137,6 +137,12 @@ pub enum MediaEvent {
         /// Which track each section carries (ended sections are not listed).
         tracks: Vec<SubscribeTrack>,
     },
+    /// Send `media_reset`: the media plane was restarted (emitted by the shell that restarted
+    /// it, never by the SFU).
+    Reset {
+        /// To whom.
+        participant: u64,
+    },
     /// Send `error` with this code.
     Refused {
         /// To whom.

@@ -231,6 +231,7 @@ impl Net {
                     .expect("a usable offer");
             }
             MediaEvent::Refused { participant, code } => self.refused.push((participant, code)),
+            MediaEvent::Reset { .. } => panic!("the SFU never resets its own participants"),
         }
     }
 
