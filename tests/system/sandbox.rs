@@ -96,6 +96,8 @@ async fn demo_runs_sandboxed_processes_and_selfcheck_proves_it() {
     let keys = failed(&findings, "key backend");
     assert!(keys.iter().any(|row| row["item"] == "backend"), "{keys:#?}");
     assert!(failed(&findings, "appliance").is_empty(), "{findings:#?}");
+    assert!(failed(&findings, "supervisor").is_empty(), "{findings:#?}");
+    assert!(items(&findings, "supervisor").contains(&"seccomp"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -204,4 +204,42 @@ async fn a_compromised_media_worker_is_stopped_recorded_and_replaced_while_meeti
             .as_str()
             .is_some_and(|sdp| sdp.contains("a=fingerprint"))
     );
+
+    // A signalling worker that ends (here: killed from outside) takes its media worker with it;
+    // both start again, the ending is recorded, and new meetings work.
+    let signal_pid = process(&state, "signal")["pid"].as_i64().expect("pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(signal_pid).expect("pid")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the signalling worker");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while process(&state, "signal")["pid"].as_i64() == Some(signal_pid) {
+        assert!(
+            Instant::now() < deadline,
+            "the signalling worker was not replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _, _) = kammer_process.get("/healthz").await;
+    assert_eq!(status, 200);
+    let (mut carol, _dave, _) = meeting(&kammer_process).await;
+    carol
+        .send(json!({"type": "chat", "text": "new meeting"}))
+        .await;
+    let (ok, stdout, stderr) = kammer(&["audit", "verify", "--config", config_arg]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("6 records"),
+        "the worker's end is recorded: {stdout}"
+    );
+    let log = std::fs::read_to_string(state.join("audit/audit.jsonl")).expect("audit log");
+    let last: Value = serde_json::from_str(log.lines().last().expect("a record")).expect("JSON");
+    assert_eq!(last["event"], "worker_exit");
+    assert_eq!(last["details"]["role"], "signal");
+    assert_eq!(
+        violations(&state),
+        4,
+        "a kill from outside is no sandbox violation"
+    );
 }

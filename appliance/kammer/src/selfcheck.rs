@@ -145,6 +145,36 @@ fn check(status: &Status, state_dir: &Path) -> Vec<Row> {
         },
         status.dangerous.is_empty(),
     ));
+    if let Ok(facts) = &supervisor {
+        let filters = kammer_hardening::FILTERS_PER_PROCESS;
+        rows.push(Row::new(
+            "supervisor",
+            "seccomp",
+            &format!("filter mode, {filters} filters"),
+            format!(
+                "mode {}, {} filters",
+                facts.seccomp_mode, facts.seccomp_filters
+            ),
+            facts.seccomp_mode == 2 && facts.seccomp_filters >= filters,
+        ));
+        rows.push(Row::new(
+            "supervisor",
+            "no_new_privs",
+            "1",
+            u8::from(facts.no_new_privs).to_string(),
+            facts.no_new_privs,
+        ));
+        rows.push(Row::new(
+            "supervisor",
+            "core dumps",
+            "limit 0",
+            match facts.core_limit {
+                (Some(soft), Some(hard)) => format!("limit {soft}/{hard}"),
+                _ => "unlimited".to_owned(),
+            },
+            facts.core_limit == (Some(0), Some(0)),
+        ));
+    }
     let reference = supervisor.as_ref().ok();
     let own_ids = reference.map(|facts| (facts.uid[1], facts.gid[1]));
     let mut roles = vec![Role::Keys, Role::Signal];

@@ -163,8 +163,10 @@ pub(crate) struct Child {
     pub(crate) applied: Option<Applied>,
 }
 
-/// Environment variables a child keeps; everything else is cleared.
-const KEPT_ENVIRONMENT: [&str; 2] = ["KAMMER_LOG", "RUST_BACKTRACE"];
+/// Environment variables a child keeps; everything else is cleared. Not `RUST_BACKTRACE`: a
+/// backtrace reads the executable's symbols from a file, which a sandboxed worker may not open,
+/// so a panic would end as a seccomp kill and be recorded as a sandbox violation.
+const KEPT_ENVIRONMENT: [&str; 1] = ["KAMMER_LOG"];
 
 /// Starts `role` from this binary's own executable with `spec` and `fds`.
 pub(crate) fn spawn(role: Role, spec: ChildSpec, fds: &[BorrowedFd<'_>]) -> anyhow::Result<Child> {

@@ -77,6 +77,10 @@ pub(crate) fn run(
     let (keys_plan, worker_plan) = plans(&config, demo_ca.is_some())?;
     if !config.dangerous.disable_sandbox {
         kammer_hardening::harden_supervisor().context("cannot harden the supervisor")?;
+        // Everything the supervisor will do is known from here on: start children, wait,
+        // signal them, write the status file. Its filter stays under every child's.
+        kammer_hardening::install_filters(Role::Supervisor)
+            .context("cannot install the supervisor's seccomp filter")?;
     }
     let mut notices = Vec::new();
     if demo_ca.is_some() {
