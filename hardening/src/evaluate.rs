@@ -21,6 +21,9 @@ pub struct Expected {
     /// The namespaces of a reference process (the supervisor): the mount and IPC namespaces
     /// must differ from them. `None`: not checked.
     pub reference_namespaces: Option<BTreeMap<String, u64>>,
+    /// Seccomp filters the process inherited from its parent (the supervisor's, and a service
+    /// manager's): its own come on top, so that inherited filters alone do not pass.
+    pub inherited_filters: u32,
 }
 
 /// One checked item.
@@ -62,12 +65,17 @@ pub fn evaluate(
     let mut findings = vec![
         finding(
             "seccomp",
-            format!("filter mode, at least {FILTERS_PER_PROCESS} filters"),
+            format!(
+                "filter mode, {} filters ({} inherited + {FILTERS_PER_PROCESS} own)",
+                expect.inherited_filters + FILTERS_PER_PROCESS,
+                expect.inherited_filters
+            ),
             format!(
                 "mode {}, {} filters",
                 facts.seccomp_mode, facts.seccomp_filters
             ),
-            facts.seccomp_mode == 2 && facts.seccomp_filters >= FILTERS_PER_PROCESS,
+            facts.seccomp_mode == 2
+                && facts.seccomp_filters >= expect.inherited_filters + FILTERS_PER_PROCESS,
         ),
         finding(
             "no_new_privs",

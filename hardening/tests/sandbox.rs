@@ -243,6 +243,7 @@ fn inspect_and_evaluate_see_the_sandbox_from_outside() {
         gid: root().then_some(NOBODY.1),
         allowed_file_prefixes: prefixes,
         reference_namespaces: root().then(|| own.namespaces.clone()),
+        inherited_filters: own.seccomp_filters,
     };
 
     // A sandboxed media worker: every item in force.

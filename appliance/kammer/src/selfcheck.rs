@@ -72,6 +72,8 @@ pub(crate) fn run(
         (None, Some(dir)) => dir.to_owned(),
         (None, None) => PathBuf::from("./kammer-state"),
     };
+    // `/proc` shows absolute paths; so must the allowance of the key manager's files.
+    let state_dir = std::fs::canonicalize(&state_dir).unwrap_or(state_dir);
     let status = Status::read(&state_dir)?;
     let findings = check(&status, &state_dir);
     let ok = findings.iter().all(|row| row.ok);
@@ -146,16 +148,19 @@ fn check(status: &Status, state_dir: &Path) -> Vec<Row> {
         status.dangerous.is_empty(),
     ));
     if let Ok(facts) = &supervisor {
-        let filters = kammer_hardening::FILTERS_PER_PROCESS;
+        // Its own filters on top of those it was started with (a service manager's, counted
+        // by the supervisor itself before it installed its own).
+        let (before, _) = status.supervisor_filters;
+        let wanted = before + kammer_hardening::FILTERS_PER_PROCESS;
         rows.push(Row::new(
             "supervisor",
             "seccomp",
-            &format!("filter mode, {filters} filters"),
+            &format!("filter mode, {wanted} filters ({before} inherited)"),
             format!(
                 "mode {}, {} filters",
                 facts.seccomp_mode, facts.seccomp_filters
             ),
-            facts.seccomp_mode == 2 && facts.seccomp_filters >= filters,
+            facts.seccomp_mode == 2 && facts.seccomp_filters >= wanted,
         ));
         rows.push(Row::new(
             "supervisor",
@@ -227,13 +232,23 @@ fn check(status: &Status, state_dir: &Path) -> Vec<Row> {
             gid: user.map(|(_, gid)| gid),
             allowed_file_prefixes: allowed_paths,
             reference_namespaces: reference.map(|facts| facts.namespaces.clone()),
+            // A child starts under the supervisor's filters; its own must come on top.
+            inherited_filters: reference
+                .map_or(status.supervisor_filters.1, |facts| facts.seccomp_filters),
         };
+        // The status file names the pid; the kernel says whose child it is.
+        let parent = parent_of(entry.pid);
         rows.push(Row::new(
             role.as_str(),
             "process",
-            "running",
-            format!("pid {}, {} restart(s)", entry.pid, entry.restarts),
-            true,
+            "a child of the supervisor",
+            format!(
+                "pid {}, parent {}, {} restart(s)",
+                entry.pid,
+                parent.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
+                entry.restarts
+            ),
+            parent == Some(status.supervisor_pid),
         ));
         for finding in kammer_hardening::evaluate(role, &facts, entry.applied.as_ref(), &expected) {
             rows.push(Row {
@@ -297,6 +312,17 @@ fn check(status: &Status, state_dir: &Path) -> Vec<Row> {
     }
     rows.extend(check_tls(status.listen, status.tls12));
     rows
+}
+
+/// The parent process of `pid`, from `/proc/PID/status`.
+fn parent_of(pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|line| line.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Handshakes against the port: one within the policy, and ones the policy must refuse.

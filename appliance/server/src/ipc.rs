@@ -251,6 +251,9 @@ pub enum KeyRequest {
     /// Sign a TLS handshake message with the TLS key, in this scheme (a rustls
     /// `SignatureScheme` as its wire value).
     SignTls {
+        /// Numbers the request; the reply carries it, so that a reply that came too late for
+        /// its request is recognised and dropped.
+        id: u64,
         /// The scheme.
         scheme: u16,
         /// The message (rustls hands it over unhashed).
@@ -261,10 +264,29 @@ pub enum KeyRequest {
 /// The key manager process's answer.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum KeyReply {
-    /// The signature.
-    Signature(Vec<u8>),
-    /// Refused, with the reason.
-    Refused(String),
+    /// The signature for request `id`.
+    Signature {
+        /// The request.
+        id: u64,
+        /// The signature.
+        signature: Vec<u8>,
+    },
+    /// Request `id` was refused, with the reason.
+    Refused {
+        /// The request.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl KeyReply {
+    /// The request this answers.
+    pub fn id(&self) -> u64 {
+        match self {
+            KeyReply::Signature { id, .. } | KeyReply::Refused { id, .. } => *id,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -173,7 +173,7 @@ pub fn ecdsa_scheme(key: &dyn SigningKey) -> Option<SignatureScheme> {
 /// when a hardware TPM signs).
 #[derive(Debug)]
 pub struct RemoteTlsKey {
-    link: Arc<Mutex<UnixStream>>,
+    link: Arc<Mutex<KeyLink>>,
     spki: Vec<u8>,
     scheme: SignatureScheme,
 }
@@ -188,7 +188,10 @@ impl RemoteTlsKey {
         link.set_read_timeout(Some(REMOTE_SIGN_TIMEOUT))?;
         link.set_write_timeout(Some(REMOTE_SIGN_TIMEOUT))?;
         Ok(Self {
-            link: Arc::new(Mutex::new(link)),
+            link: Arc::new(Mutex::new(KeyLink {
+                stream: link,
+                next_id: 0,
+            })),
             spki,
             scheme: SignatureScheme::from(scheme),
         })
@@ -216,29 +219,46 @@ impl SigningKey for RemoteTlsKey {
     }
 }
 
+/// The link to the key manager and the number of the last request on it.
+#[derive(Debug)]
+struct KeyLink {
+    stream: UnixStream,
+    next_id: u64,
+}
+
 #[derive(Debug)]
 struct RemoteSigner {
-    link: Arc<Mutex<UnixStream>>,
+    link: Arc<Mutex<KeyLink>>,
     scheme: SignatureScheme,
 }
 
 impl Signer for RemoteSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
         let failed = |reason: String| rustls::Error::General(format!("key manager: {reason}"));
-        // A poisoned lock only means another handshake panicked mid-request; the link may then
-        // hold half a frame, which the next read reports as malformed.
+        // A poisoned lock only means another handshake panicked mid-request: the link itself
+        // stays usable, stale replies are skipped by their number.
         let mut link = self
             .link
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        link.next_id += 1;
+        let id = link.next_id;
         let request = KeyRequest::SignTls {
+            id,
             scheme: u16::from(self.scheme),
             message: message.to_vec(),
         };
-        ipc::send(&mut *link, &request).map_err(|e| failed(e.to_string()))?;
-        match ipc::recv(&mut *link).map_err(|e| failed(e.to_string()))? {
-            KeyReply::Signature(signature) => Ok(signature),
-            KeyReply::Refused(reason) => Err(failed(reason)),
+        ipc::send(&mut link.stream, &request).map_err(|e| failed(e.to_string()))?;
+        // Replies to earlier requests that timed out come first; skip them.
+        loop {
+            let reply: KeyReply = ipc::recv(&mut link.stream).map_err(|e| failed(e.to_string()))?;
+            if reply.id() != id {
+                continue;
+            }
+            return match reply {
+                KeyReply::Signature { signature, .. } => Ok(signature),
+                KeyReply::Refused { reason, .. } => Err(failed(reason)),
+            };
         }
     }
 

@@ -164,7 +164,15 @@ fn runtime() -> Vec<Syscall> {
         call!(SYS_close, "close connections and descriptors"),
         call!(
             SYS_fcntl,
-            "descriptor flags (non-blocking, close-on-exec) and close-on-exec duplicates"
+            Rule::FcntlCommands(&[
+                libc::F_GETFD,
+                libc::F_SETFD,
+                libc::F_GETFL,
+                libc::F_SETFL,
+                libc::F_DUPFD_CLOEXEC,
+            ]),
+            "descriptor flags (non-blocking, close-on-exec) and close-on-exec duplicates; never \
+             `F_SETOWN`/`F_SETSIG`, through which one worker could have the kernel signal another"
         ),
         call!(
             SYS_ioctl,

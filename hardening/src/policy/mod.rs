@@ -52,6 +52,9 @@ pub enum Rule {
     OwnProcessOnly,
     /// `prctl`: the option (arg 0) is one of these.
     PrctlOptions(&'static [i32]),
+    /// `fcntl`: the command (arg 1) is one of these (not `F_SETOWN`/`F_SETSIG`, through which a
+    /// process could have the kernel signal another).
+    FcntlCommands(&'static [i32]),
     /// `ioctl`: the request (arg 1) is one of these.
     IoctlRequests(&'static [libc::Ioctl]),
     /// `socket`/`socketpair`: the family (arg 0) and the type (arg 1, without its flags) are
@@ -81,6 +84,10 @@ impl Rule {
             Rule::PrctlOptions(options) => format!(
                 "option ∈ {}",
                 list(options.iter().map(|o| prctl_name(*o)).collect())
+            ),
+            Rule::FcntlCommands(commands) => format!(
+                "command ∈ {}",
+                list(commands.iter().map(|c| fcntl_name(*c)).collect())
             ),
             Rule::IoctlRequests(requests) => format!(
                 "request ∈ {}",
@@ -137,6 +144,10 @@ impl Rule {
                 .iter()
                 .map(|option| one(int(0, *option)))
                 .collect::<Result<_, _>>()?,
+            Rule::FcntlCommands(commands) => commands
+                .iter()
+                .map(|command| one(int(1, *command)))
+                .collect::<Result<_, _>>()?,
             Rule::IoctlRequests(requests) => requests
                 .iter()
                 .map(|request| {
@@ -188,6 +199,19 @@ fn named<T: PartialEq + ToString>(value: T, names: &[(T, &str)]) -> String {
         .iter()
         .find(|(known, _)| *known == value)
         .map_or_else(|| value.to_string(), |(_, name)| format!("`{name}`"))
+}
+
+fn fcntl_name(command: i32) -> String {
+    named(
+        command,
+        &[
+            (libc::F_GETFD, "F_GETFD"),
+            (libc::F_SETFD, "F_SETFD"),
+            (libc::F_GETFL, "F_GETFL"),
+            (libc::F_SETFL, "F_SETFL"),
+            (libc::F_DUPFD_CLOEXEC, "F_DUPFD_CLOEXEC"),
+        ],
+    )
 }
 
 fn prctl_name(option: i32) -> String {

@@ -26,6 +26,8 @@ use super::{ChildSpec, Descriptors, DtlsKeyPair, FromChild, ToChild, enter_sandb
 
 struct Keys {
     tls: Arc<dyn SigningKey>,
+    /// Whether TLS 1.2 is accepted (then ServerKeyExchange messages are signed too).
+    tls12: bool,
     manager: Option<Arc<KeyManager>>,
     audit: Option<AuditLog>,
 }
@@ -86,6 +88,7 @@ pub(crate) fn run(
     )?;
     let keys = Keys {
         tls,
+        tls12: config.tls12 == kammer_server::tls::Tls12::Allowed,
         manager,
         audit,
     };
@@ -146,8 +149,9 @@ fn handle_control(
     let mut reply_to = control;
     match message {
         ToChild::NewLink => {
-            let link = Descriptors::new(fds).next("link")?;
-            Ok(Some(UnixStream::from(link)))
+            let link = UnixStream::from(Descriptors::new(fds).next("link")?);
+            link.set_read_timeout(Some(CLIENT_READ_TIMEOUT))?;
+            Ok(Some(link))
         }
         ToChild::Audit { event, details } => {
             let reply = match record(keys, &event, details) {
@@ -189,17 +193,43 @@ fn record(keys: &Keys, event: &str, details: serde_json::Value) -> anyhow::Resul
     Ok(Some(log.append(event, details, &key, &signer)?))
 }
 
+/// The start of every message a TLS 1.3 server signs (RFC 8446, 4.4.3): 64 spaces and the
+/// context string. With TLS 1.2 refused, nothing else is signed.
+const TLS13_SERVER_SIGNATURE_PREFIX: &[u8] =
+    b"                                                                TLS 1.3, server CertificateVerify\0";
+
+/// How long a signalling worker may take to send the rest of a request once it began one;
+/// afterwards its link is dropped (it cannot hold the key manager's only thread).
+const CLIENT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One request of a signalling worker. An error ends that link.
 fn serve_client(keys: &Keys, client: &UnixStream) -> Result<(), ipc::IpcError> {
     let mut stream = client;
-    let KeyRequest::SignTls { scheme, message } = ipc::recv(&mut stream)?;
+    let KeyRequest::SignTls {
+        id,
+        scheme,
+        message,
+    } = ipc::recv(&mut stream)?;
     let scheme = SignatureScheme::from(scheme);
-    let reply = match keys.tls.choose_scheme(&[scheme]) {
-        Some(signer) => match signer.sign(&message) {
-            Ok(signature) => KeyReply::Signature(signature),
-            Err(error) => KeyReply::Refused(error.to_string()),
-        },
-        None => KeyReply::Refused(format!("the TLS key does not sign with {scheme:?}")),
+    let reply = if !keys.tls12 && !message.starts_with(TLS13_SERVER_SIGNATURE_PREFIX) {
+        KeyReply::Refused {
+            id,
+            reason: "not a TLS 1.3 server CertificateVerify message".to_owned(),
+        }
+    } else {
+        match keys.tls.choose_scheme(&[scheme]) {
+            Some(signer) => match signer.sign(&message) {
+                Ok(signature) => KeyReply::Signature { id, signature },
+                Err(error) => KeyReply::Refused {
+                    id,
+                    reason: error.to_string(),
+                },
+            },
+            None => KeyReply::Refused {
+                id,
+                reason: format!("the TLS key does not sign with {scheme:?}"),
+            },
+        }
     };
     ipc::send(&mut stream, &reply)
 }

@@ -4,7 +4,7 @@
 //! `/proc` and the TLS policy on the port.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use kammer_hardening::{Applied, Role};
@@ -105,27 +105,48 @@ pub(crate) struct Status {
     pub(crate) processes: Vec<ProcessEntry>,
     /// Sandbox violations (a worker killed by seccomp) since start.
     pub(crate) violations: u64,
+    /// Seccomp filters the supervisor had before it installed its own (a service manager's),
+    /// and after: its children inherit the latter.
+    pub(crate) supervisor_filters: (u32, u32),
 }
 
 impl Status {
-    /// Writes the file atomically (mode 0600 in a 0700 directory).
+    /// Writes the file atomically (mode 0600 in a 0700 directory). The state directory may
+    /// belong to the key manager's account: the directory is opened without following a link
+    /// and must be the writer's own, and the file is created anew beside the old one, so that
+    /// a planted link cannot make this process write elsewhere.
     pub(crate) fn write(&self, state_dir: &Path) -> std::io::Result<()> {
+        use nix::fcntl::{OFlag, open, openat, renameat};
+        use nix::sys::stat::{Mode, fstat};
         let target = path(state_dir);
         let dir = target.parent().unwrap_or(state_dir);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
-        let temporary = dir.join("status.json.new");
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temporary)?;
+        let dir = open(
+            dir,
+            OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY,
+            Mode::empty(),
+        )?;
+        if fstat(&dir)?.st_uid != nix::unistd::geteuid().as_raw() {
+            return Err(std::io::Error::other(
+                "the status directory belongs to another account",
+            ));
+        }
+        let temporary = "status.json.new";
+        let _ = nix::unistd::unlinkat(&dir, temporary, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        let file = openat(
+            &dir,
+            temporary,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )?;
+        let mut file = std::fs::File::from(file);
         file.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
         file.sync_all()?;
-        std::fs::rename(temporary, target)
+        renameat(&dir, temporary, &dir, "status.json")?;
+        Ok(())
     }
 
     pub(crate) fn read(state_dir: &Path) -> anyhow::Result<Self> {

@@ -51,6 +51,7 @@ struct Supervisor {
     signal_restarts: u32,
     media_restarts: u32,
     violations: u64,
+    supervisor_filters: (u32, u32),
 }
 
 /// Runs the appliance until SIGTERM or SIGINT. `demo_ca` is printed for the demo.
@@ -75,6 +76,11 @@ pub(crate) fn run(
         .map(|media| kammer_server::bind_media_socket(&media_settings(media)))
         .transpose()?;
     let (keys_plan, worker_plan) = plans(&config, demo_ca.is_some())?;
+    let own_filters = || {
+        kammer_hardening::inspect(std::process::id() as i32)
+            .map_or(0, |facts| facts.seccomp_filters)
+    };
+    let inherited_filters = own_filters();
     if !config.dangerous.disable_sandbox {
         kammer_hardening::harden_supervisor().context("cannot harden the supervisor")?;
         // Everything the supervisor will do is known from here on: start children, wait,
@@ -82,6 +88,7 @@ pub(crate) fn run(
         kammer_hardening::install_filters(Role::Supervisor)
             .context("cannot install the supervisor's seccomp filter")?;
     }
+    let supervisor_filters = (inherited_filters, own_filters());
     let mut notices = Vec::new();
     if demo_ca.is_some() {
         notices.push("Demo mode: development certificate, not for classified use.".to_owned());
@@ -106,6 +113,7 @@ pub(crate) fn run(
         signal_restarts: 0,
         media_restarts: 0,
         violations: 0,
+        supervisor_filters,
     };
     let started = supervisor
         .start_keys()
@@ -322,24 +330,44 @@ impl Supervisor {
         if signal.is_some() {
             // Its media worker follows it (their link is gone); both start again together.
             if let Some(mut media) = self.media.take() {
+                let _ = media.control.shutdown(std::net::Shutdown::Both);
                 let _ = media.process.kill();
                 let _ = media.process.wait();
             }
-            self.throttle()?;
             self.signal_restarts += 1;
             self.media_restarts += u32::from(self.udp.is_some());
-            self.start_workers()?;
-            self.write_status();
+            self.retry("the workers", Self::start_workers)?;
         } else if media.is_some() {
-            self.throttle()?;
             self.media_restarts += 1;
-            let link = self.start_media()?;
-            if let (Some(signal), Some(link)) = (&self.signal, link) {
-                ipc::send_with_fds(&signal.control, &ToChild::NewLink, &[link.as_fd()])?;
-            }
-            self.write_status();
+            self.retry("the media worker", |supervisor| {
+                let link = supervisor.start_media()?;
+                if let (Some(signal), Some(link)) = (&supervisor.signal, link) {
+                    // If the signalling worker just ended, its SIGCHLD follows and both restart.
+                    let _ = ipc::send_with_fds(&signal.control, &ToChild::NewLink, &[link.as_fd()]);
+                }
+                Ok(())
+            })?;
         }
         Ok(())
+    }
+
+    /// Starts again what ended, under the restart limit: a start that fails is retried until
+    /// the limit ends the appliance.
+    fn retry(
+        &mut self,
+        what: &str,
+        mut start: impl FnMut(&mut Self) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        loop {
+            self.throttle()?;
+            match start(self) {
+                Ok(()) => {
+                    self.write_status();
+                    return Ok(());
+                }
+                Err(error) => tracing::error!("cannot restart {what}: {error:#}"),
+            }
+        }
     }
 
     /// Logs a worker's end; a seccomp kill is a security event for the audit log.
@@ -446,6 +474,7 @@ impl Supervisor {
             .flatten()
             .collect(),
             violations: self.violations,
+            supervisor_filters: self.supervisor_filters,
         };
         if let Err(error) = status.write(&self.config.state_dir) {
             tracing::error!(%error, "cannot write the status file for `kammer selfcheck`");
@@ -459,6 +488,9 @@ impl Supervisor {
             .flatten()
             .collect();
         for child in &children {
+            // The end of its control socket ends a child by itself, even where a signal is not
+            // permitted (a root supervisor without CAP_KILL and a child of another uid).
+            let _ = child.control.shutdown(std::net::Shutdown::Both);
             let pid = nix::unistd::Pid::from_raw(child.process.id() as i32);
             let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
         }
@@ -508,6 +540,7 @@ fn await_ready(child: &mut Child) -> anyhow::Result<Option<KeysReport>> {
         }
         Ok(other) => anyhow::bail!("the {role} process answered {other:?}"),
         Err(error) => {
+            let _ = child.control.shutdown(std::net::Shutdown::Both);
             // Give it a moment to finish writing why it failed.
             let deadline = Instant::now() + Duration::from_secs(2);
             while Instant::now() < deadline && matches!(child.process.try_wait(), Ok(None)) {
