@@ -5,19 +5,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{Appliance, KAMMER};
-
-fn kammer(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(KAMMER)
-        .args(args)
-        .output()
-        .expect("run kammer");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use support::{Appliance, KAMMER, kammer};
 
 #[test]
 fn config_check_accepts_a_valid_file_and_names_every_problem_of_an_invalid_one() {

@@ -12,28 +12,14 @@ mod support;
 mod tpm;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use kammer_core::media::peer::OutgoingTrack;
 use kammer_core::media::sdp::MediaKind;
 use serde_json::json;
 use support::media::{Endpoint, meeting, run_until};
-use support::{Appliance, KAMMER};
+use support::{Appliance, kammer};
 use tpm::Swtpm;
-
-fn kammer(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(KAMMER)
-        .args(args)
-        .env("TSS2_LOG", "all+NONE")
-        .output()
-        .expect("run kammer");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 /// `kammer pki issue` for the CSR `kammer keys` wrote.
 fn issue(ca: &Path, csr: &Path, out: &Path) -> (bool, String, String) {

@@ -9,23 +9,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
-use support::{Appliance, KAMMER};
-
-fn kammer(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(KAMMER)
-        .args(args)
-        .env("TSS2_LOG", "all+NONE")
-        .output()
-        .expect("run kammer");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use support::{Appliance, kammer};
 
 /// `kammer selfcheck --json` against a state directory: (exit success, findings).
 fn selfcheck(state: &Path) -> (bool, Vec<Value>) {

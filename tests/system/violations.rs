@@ -7,25 +7,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::media::meeting;
-use support::{Appliance, KAMMER};
-
-fn kammer(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(KAMMER)
-        .args(args)
-        .env("TSS2_LOG", "all+NONE")
-        .output()
-        .expect("run kammer");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use support::{Appliance, kammer};
 
 /// `kammer selfcheck --json`: the findings of one scope that deviate.
 fn deviations(state: &Path, scope: &str) -> Vec<Value> {

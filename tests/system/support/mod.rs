@@ -26,6 +26,20 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 pub const KAMMER: &str = env!("CARGO_BIN_EXE_kammer");
 
+/// Runs `kammer ARGS…` to its end: (exit success, stdout, stderr).
+pub fn kammer(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(KAMMER)
+        .args(args)
+        .env("TSS2_LOG", "all+NONE")
+        .output()
+        .expect("run kammer");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// A running `kammer` process, killed on drop.
 pub struct Appliance {
     child: Child,
