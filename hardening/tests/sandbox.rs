@@ -209,6 +209,11 @@ fn waiting(spec: &str, dir: Option<&Path>) -> (std::process::Child, Option<Appli
     if let Some(dir) = dir {
         command.env(DIR, dir);
     }
+    spawn_waiting(command)
+}
+
+/// Starts a waiting child (see [`waiting`]) from a prepared command; returns its report.
+fn spawn_waiting(mut command: Command) -> (std::process::Child, Option<Applied>) {
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -331,27 +336,16 @@ fn inspect_and_evaluate_see_the_sandbox_from_outside() {
 
 fn an_unprivileged_process_gets_its_namespaces_through_a_user_namespace() {
     if !root() {
-        // The test itself is unprivileged: its sandboxed children took the same path.
+        println!(
+            "skipped: the test runs unprivileged, so its sandboxed children already took this path"
+        );
         return;
     }
     let mut command = command("media:wait");
-    let (child, applied) = {
-        // As nobody from the start: no uid switch, no CAP_SYS_ADMIN.
-        command.uid(NOBODY.0).gid(NOBODY.1);
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("child");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("report");
-        (
-            child,
-            serde_json::from_str::<Applied>(&line).expect("report"),
-        )
-    };
+    // As nobody from the start: no uid switch, no CAP_SYS_ADMIN.
+    command.uid(NOBODY.0).gid(NOBODY.1);
+    let (child, applied) = spawn_waiting(command);
+    let applied = applied.expect("the child's report");
     assert_eq!(applied.namespaces, ["user", "mnt", "ipc"], "{applied:?}");
     assert!(
         applied.capabilities_dropped,

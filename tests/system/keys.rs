@@ -18,22 +18,8 @@ use kammer_core::media::peer::OutgoingTrack;
 use kammer_core::media::sdp::MediaKind;
 use serde_json::json;
 use support::media::{Endpoint, meeting, run_until};
-use support::{Appliance, kammer};
+use support::{Appliance, issue, kammer};
 use tpm::Swtpm;
-
-/// `kammer pki issue` for the CSR `kammer keys` wrote.
-fn issue(ca: &Path, csr: &Path, out: &Path) -> (bool, String, String) {
-    kammer(&[
-        "pki",
-        "issue",
-        "--dir",
-        ca.to_str().expect("utf8"),
-        "--csr",
-        csr.to_str().expect("utf8"),
-        "--out",
-        out.to_str().expect("utf8"),
-    ])
-}
 
 fn write_config(path: &Path, state: &Path, tcti: &str) {
     write_config_with(path, state, tcti, "in-tpm");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::media::meeting;
-use support::{Appliance, kammer};
+use support::{Appliance, issue, kammer};
 
 /// `kammer selfcheck --json`: the findings of one scope that deviate.
 fn deviations(state: &Path, scope: &str) -> Vec<Value> {
@@ -92,16 +92,7 @@ async fn a_compromised_media_worker_is_stopped_recorded_and_replaced_while_meeti
     assert!(ok, "{stderr}");
     let csr = state.join("keys/tls.csr");
     let certificate = state.join("tls.pem");
-    let (ok, _, stderr) = kammer(&[
-        "pki",
-        "issue",
-        "--dir",
-        ca_arg,
-        "--csr",
-        csr.to_str().expect("utf8"),
-        "--out",
-        certificate.to_str().expect("utf8"),
-    ]);
+    let (ok, _, stderr) = issue(&ca, &csr, &certificate);
     assert!(ok, "{stderr}");
 
     let kammer_process = Appliance::serve_on(&state, &config, ca.join("ca.pem"));

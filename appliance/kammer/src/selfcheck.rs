@@ -61,14 +61,8 @@ pub(crate) fn run(
     json: bool,
 ) -> anyhow::Result<()> {
     let state_dir = match (config, state_dir) {
-        (Some(config), _) => crate::keys::load(config)
-            .map(|(config, _)| config.state_dir)
-            .or_else(|_| {
-                let text = std::fs::read_to_string(config)?;
-                kammer::config::Config::from_toml(&text, false)
-                    .map(|config| config.state_dir)
-                    .map_err(|error| anyhow::anyhow!("{}: {error}", config.display()))
-            })?,
+        // Read as `serve` read it.
+        (Some(config), _) => crate::load(config)?.state_dir,
         (None, Some(dir)) => dir.to_owned(),
         (None, None) => PathBuf::from("./kammer-state"),
     };

@@ -40,6 +40,20 @@ pub fn kammer(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `kammer pki issue`: the CA in `ca` issues a certificate for the CSR `csr` into `out`.
+pub fn issue(ca: &Path, csr: &Path, out: &Path) -> (bool, String, String) {
+    kammer(&[
+        "pki",
+        "issue",
+        "--dir",
+        ca.to_str().expect("utf8"),
+        "--csr",
+        csr.to_str().expect("utf8"),
+        "--out",
+        out.to_str().expect("utf8"),
+    ])
+}
+
 /// A running `kammer` process, killed on drop.
 pub struct Appliance {
     child: Child,

@@ -22,7 +22,7 @@ use rustls::SignatureScheme;
 use rustls::sign::SigningKey;
 
 use super::status::KeysReport;
-use super::{ChildSpec, Descriptors, DtlsKeyPair, FromChild, ToChild, enter_sandbox};
+use super::{ChildSpec, Descriptors, DtlsKeyPair, FromChild, ToChild, enter_sandbox_and_report};
 
 struct Keys {
     tls: Arc<dyn SigningKey>,
@@ -78,13 +78,13 @@ pub(crate) fn run(
         }) => tcp_connect.push(*port),
         Some(Backend::Soft) | None => {}
     }
-    let applied = enter_sandbox(Role::Keys, spec.sandbox.as_ref(), read_write, tcp_connect)?;
-    ipc::send(
-        &mut &control,
-        &FromChild::Ready {
-            applied,
-            keys: Some(report),
-        },
+    enter_sandbox_and_report(
+        Role::Keys,
+        spec.sandbox.as_ref(),
+        read_write,
+        tcp_connect,
+        &control,
+        Some(report),
     )?;
     let keys = Keys {
         tls,

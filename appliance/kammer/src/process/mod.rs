@@ -232,29 +232,39 @@ pub(crate) fn child_main(role: &str, control: i32) -> anyhow::Result<()> {
     result
 }
 
-/// Enters the sandbox of `role` as planned, or reports that it is disabled.
-pub(crate) fn enter_sandbox(
+/// Enters the sandbox of `role` as planned (or notes that it is disabled) and tells the
+/// supervisor, with the key manager's report when there is one: the step every child takes
+/// between preparing and starting its threads.
+pub(crate) fn enter_sandbox_and_report(
     role: Role,
     plan: Option<&SandboxPlan>,
     read_write: Vec<PathBuf>,
     tcp_connect: Vec<u16>,
-) -> anyhow::Result<Option<Applied>> {
-    let Some(plan) = plan else {
-        tracing::warn!(%role, "[dangerous] disable_sandbox: running without a sandbox");
-        return Ok(None);
+    control: &UnixStream,
+    keys: Option<status::KeysReport>,
+) -> anyhow::Result<()> {
+    let applied = match plan {
+        None => {
+            tracing::warn!(%role, "[dangerous] disable_sandbox: running without a sandbox");
+            None
+        }
+        Some(plan) => {
+            let sandbox = kammer_hardening::Sandbox {
+                role,
+                user: plan.user,
+                read_write,
+                read_only: Vec::new(),
+                tcp_connect,
+                private_namespaces: true,
+                max_open_files: 65_536,
+            };
+            let applied = kammer_hardening::enter(&sandbox)
+                .with_context(|| format!("cannot enter the {role} sandbox"))?;
+            Some(applied)
+        }
     };
-    let sandbox = kammer_hardening::Sandbox {
-        role,
-        user: plan.user,
-        read_write,
-        read_only: Vec::new(),
-        tcp_connect,
-        private_namespaces: true,
-        max_open_files: 65_536,
-    };
-    let applied = kammer_hardening::enter(&sandbox)
-        .with_context(|| format!("cannot enter the {role} sandbox"))?;
-    Ok(Some(applied))
+    ipc::send(&mut &*control, &FromChild::Ready { applied, keys })?;
+    Ok(())
 }
 
 /// Takes the descriptors of a brief in order.

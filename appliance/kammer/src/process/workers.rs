@@ -15,7 +15,7 @@ use kammer_server::tls::RemoteTlsKey;
 use kammer_server::{MediaSettings, RemoteMedia, Server, Settings};
 use tokio::sync::mpsc;
 
-use super::{ChildSpec, Descriptors, FromChild, RoleSpec, ToChild, enter_sandbox};
+use super::{ChildSpec, Descriptors, RoleSpec, ToChild, enter_sandbox_and_report};
 
 pub(crate) fn signal(
     spec: ChildSpec,
@@ -62,13 +62,13 @@ pub(crate) fn signal(
         media: None,
     };
 
-    let applied = enter_sandbox(Role::Signal, spec.sandbox.as_ref(), Vec::new(), Vec::new())?;
-    ipc::send(
-        &mut &control,
-        &FromChild::Ready {
-            applied,
-            keys: None,
-        },
+    enter_sandbox_and_report(
+        Role::Signal,
+        spec.sandbox.as_ref(),
+        Vec::new(),
+        Vec::new(),
+        &control,
+        None,
     )?;
 
     let (relinks_tx, relinks) = mpsc::channel(4);
@@ -128,13 +128,13 @@ pub(crate) fn media(
         certificate,
     };
 
-    let applied = enter_sandbox(Role::Media, spec.sandbox.as_ref(), Vec::new(), Vec::new())?;
-    ipc::send(
-        &mut &control,
-        &FromChild::Ready {
-            applied,
-            keys: None,
-        },
+    enter_sandbox_and_report(
+        Role::Media,
+        spec.sandbox.as_ref(),
+        Vec::new(),
+        Vec::new(),
+        &control,
+        None,
     )?;
     std::thread::Builder::new()
         .name("kammer-control".to_owned())
