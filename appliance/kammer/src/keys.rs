@@ -63,6 +63,7 @@ pub fn init(path: &Path, names: &[String]) -> anyhow::Result<()> {
         "key_ceremony",
         serde_json::json!({
             "backend": backend_name(&keys.status().backend),
+            "storage": keys.status().storage.sealing(),
             "keys": fingerprints,
             "csr_names": names,
         }),

@@ -283,6 +283,15 @@ fn check(status: &Status, state_dir: &Path) -> Vec<Row> {
                 ),
                 keys.tls_key == "in-tpm" || keys.tls_key == "sealed",
             ));
+            if let Some(storage) = &keys.storage {
+                rows.push(Row::new(
+                    "key backend",
+                    "storage secret",
+                    "(reported)",
+                    storage.clone(),
+                    true,
+                ));
+            }
             rows.push(Row::new(
                 "key backend",
                 "audit log",

@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// A configuration value that is not acceptable.
@@ -25,6 +25,15 @@ pub enum ConfigError {
     /// A PCR index outside 0..=23.
     #[error("PCR {0} does not exist (PCRs are numbered 0 to 23)")]
     PcrIndex(u8),
+    /// A signed PCR policy needs at least one PCR.
+    #[error("a signed PCR policy needs at least one PCR")]
+    NoSignedPcrs,
+    /// A PCR both bound literally and through signatures.
+    #[error("PCR {0} is bound both literally and through signatures: choose one")]
+    PcrTwice(u8),
+    /// A path of the signed policy that is not absolute.
+    #[error("{0:?} is not an absolute path")]
+    RelativePath(PathBuf),
     /// A TLS key mode other than `in-tpm` and `sealed`.
     #[error("TLS key mode {0:?} is neither \"in-tpm\" nor \"sealed\"")]
     TlsKeyMode(String),
@@ -158,6 +167,77 @@ impl FromStr for PcrPolicy {
     }
 }
 
+/// A PCR policy approved by signatures (TPM2_PolicyAuthorize): the storage secret is sealed to
+/// "whatever values of [`pcrs`](Self::pcrs) the holder of this RSA key signed", so a new
+/// release signed with the same key unseals it without resealing, and any other PCR values do
+/// not. The signatures come in a JSON file of the format `systemd-measure sign` writes (see
+/// `docs/keys.md`); both files are read when the key manager opens, before its sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPcrPolicy {
+    public_key: PathBuf,
+    signature: PathBuf,
+    pcrs: PcrPolicy,
+}
+
+impl SignedPcrPolicy {
+    /// Where systemd puts the signature file that the UKI carries.
+    pub const DEFAULT_SIGNATURE: &str = "/run/systemd/tpm2-pcr-signature.json";
+    /// The PCR systemd-stub measures the UKI into.
+    pub const DEFAULT_PCRS: [u8; 1] = [11];
+
+    /// `public_key`: an RSA-2048 public key in PEM (SubjectPublicKeyInfo, as
+    /// `openssl rsa -pubout` writes it); `signature`: the signature file; `pcrs`: the PCRs whose
+    /// values are signed (not empty). Both paths must be absolute.
+    pub fn new(
+        public_key: impl Into<PathBuf>,
+        signature: impl Into<PathBuf>,
+        pcrs: PcrPolicy,
+    ) -> Result<Self, ConfigError> {
+        let (public_key, signature) = (public_key.into(), signature.into());
+        for path in [&public_key, &signature] {
+            if !path.is_absolute() {
+                return Err(ConfigError::RelativePath(path.clone()));
+            }
+        }
+        if pcrs.is_empty() {
+            return Err(ConfigError::NoSignedPcrs);
+        }
+        Ok(Self {
+            public_key,
+            signature,
+            pcrs,
+        })
+    }
+
+    /// The public key of the signer (PEM).
+    pub fn public_key(&self) -> &Path {
+        &self.public_key
+    }
+
+    /// The signature file (JSON).
+    pub fn signature(&self) -> &Path {
+        &self.signature
+    }
+
+    /// The PCRs whose values are signed.
+    pub fn pcrs(&self) -> &PcrPolicy {
+        &self.pcrs
+    }
+
+    /// Refuses a literal PCR list that shares a PCR with this policy: a PCR bound literally
+    /// cannot change, which defeats signing its values.
+    pub fn check_literal(&self, literal: &PcrPolicy) -> Result<(), ConfigError> {
+        match literal
+            .indices()
+            .iter()
+            .find(|i| self.pcrs.indices().contains(i))
+        {
+            Some(&index) => Err(ConfigError::PcrTwice(index)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Where the TLS role key lives and signs (TPM backend).
 ///
 /// * [`InTpm`](Self::InTpm), the default: a non-exportable key of the TPM, like the other roles;
@@ -220,8 +300,11 @@ pub enum Backend {
     Tpm {
         /// How to reach the TPM.
         tcti: Tcti,
-        /// The PCRs the storage secret is sealed to.
+        /// The PCRs the storage secret is sealed to with their values at sealing time.
         pcrs: PcrPolicy,
+        /// The PCRs the storage secret is sealed to with whatever values a key signed; combined
+        /// with `pcrs` (both must hold).
+        signed: Option<SignedPcrPolicy>,
     },
     /// **Insecure, for development**: keys and the storage secret are files (mode 0600).
     Soft,
@@ -321,6 +404,34 @@ mod tests {
         assert_eq!("sha256:7,11".parse::<PcrPolicy>(), Ok(policy));
         assert_eq!("none".parse::<PcrPolicy>(), Ok(PcrPolicy::none()));
         assert_eq!(PcrPolicy::new([24]), Err(ConfigError::PcrIndex(24)));
+    }
+
+    #[test]
+    fn signed_pcr_policies_are_checked() {
+        let eleven = PcrPolicy::new(SignedPcrPolicy::DEFAULT_PCRS).expect("valid");
+        let signed = SignedPcrPolicy::new(
+            "/etc/kammer/pcr.pem",
+            SignedPcrPolicy::DEFAULT_SIGNATURE,
+            eleven.clone(),
+        )
+        .expect("valid");
+        assert_eq!(signed.pcrs().indices(), [11]);
+        assert_eq!(
+            signed.check_literal(&PcrPolicy::new([7]).expect("valid")),
+            Ok(())
+        );
+        assert_eq!(
+            signed.check_literal(&PcrPolicy::new([7, 11]).expect("valid")),
+            Err(ConfigError::PcrTwice(11))
+        );
+        assert_eq!(
+            SignedPcrPolicy::new("pcr.pem", "/run/sig.json", eleven.clone()),
+            Err(ConfigError::RelativePath("pcr.pem".into()))
+        );
+        assert_eq!(
+            SignedPcrPolicy::new("/pcr.pem", "/run/sig.json", PcrPolicy::none()),
+            Err(ConfigError::NoSignedPcrs)
+        );
     }
 
     #[test]

@@ -97,6 +97,78 @@ pub enum KeyError {
         /// The PCRs the storage secret is sealed to.
         pcrs: PcrPolicy,
     },
+    /// The public key of the signed PCR policy is missing, unreadable or not an RSA-2048
+    /// SubjectPublicKeyInfo in PEM.
+    #[error("{path} is not usable as the PCR policy's signing key: {reason}")]
+    PcrPublicKey {
+        /// The configured public key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The signature file of the signed PCR policy is missing, unreadable or malformed.
+    #[error("{path} is not usable as the PCR policy's signature file: {reason}")]
+    PcrSignatureFile {
+        /// The configured signature file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The current values of the signed PCRs are not among those the signing key approved: the
+    /// system did not boot a signed release of the image the storage secret was sealed for.
+    #[error(
+        "the TPM refuses to unseal the storage secret: the current values of PCRs {pcrs} are not \
+        approved by the signing key {key} in {signature} (this system did not boot a signed \
+        release of the image the secret was sealed for)"
+    )]
+    PcrsNotApproved {
+        /// The signed PCRs.
+        pcrs: PcrPolicy,
+        /// The signing key's `pkfp` (hex).
+        key: String,
+        /// The signature file.
+        signature: PathBuf,
+    },
+    /// The signature file approves the current PCR values, but with another key than the
+    /// configured one.
+    #[error(
+        "{signature} approves the current values of PCRs {pcrs} only with key {found}, not with \
+        the configured signing key {expected}"
+    )]
+    PcrSignatureOtherKey {
+        /// The signed PCRs.
+        pcrs: PcrPolicy,
+        /// The `pkfp` of the key that signed (hex).
+        found: String,
+        /// The configured key's `pkfp` (hex).
+        expected: String,
+        /// The signature file.
+        signature: PathBuf,
+    },
+    /// The TPM found the signature for the current PCR values invalid for the configured key.
+    #[error(
+        "the TPM rejects the signature in {signature} for the current values of PCRs {pcrs}: it \
+        was not made by the configured signing key {key}"
+    )]
+    PcrSignatureInvalid {
+        /// The signed PCRs.
+        pcrs: PcrPolicy,
+        /// The configured key's `pkfp` (hex).
+        key: String,
+        /// The signature file.
+        signature: PathBuf,
+    },
+    /// The configured signed PCR policy differs from the one the storage secret is sealed to.
+    #[error(
+        "the storage secret is sealed to the signed PCR policy {sealed}, but {configured} is \
+        configured"
+    )]
+    SignedPolicyConfigMismatch {
+        /// The sealed policy: `none`, or the PCRs and the key's `pkfp`.
+        sealed: String,
+        /// The configured one, alike.
+        configured: String,
+    },
     /// The configured PCR list differs from the one the storage secret is sealed to.
     #[error("the storage secret is sealed to PCRs {sealed}, but PCRs {configured} are configured")]
     PcrConfigMismatch {

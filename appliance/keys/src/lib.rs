@@ -16,9 +16,12 @@
 //!
 //! # Backends
 //! * [`Backend::Tpm`] (production): keys are generated inside a TPM 2.0 and cannot leave it
-//!   (except a TLS key of [`TlsKeyMode::Sealed`], below); only TPM-encrypted blobs are stored. The storage secret is sealed into the TPM, optionally
-//!   to a set of PCRs, and unsealed for each wrap or unwrap. See the `tpm` module and
-//!   `docs/keys.md`.
+//!   (except a TLS key of [`TlsKeyMode::Sealed`], below); only TPM-encrypted blobs are stored.
+//!   The storage secret is sealed into the TPM, optionally to a set of PCRs with their values at
+//!   sealing time, and optionally to PCRs with whatever values an RSA key approved
+//!   ([`SignedPcrPolicy`]: TPM2_PolicyAuthorize over the signature file `systemd-measure sign`
+//!   writes, so a new signed image release unseals it without resealing); it is unsealed for
+//!   each wrap or unwrap. See the `tpm` module and `docs/keys.md`.
 //! * [`Backend::Soft`] (development only): keys are files. [`Status::is_insecure`] says so.
 //!
 //! # The TLS key's two modes
@@ -62,6 +65,7 @@ mod der;
 mod error;
 mod process_key;
 mod secret;
+mod signed_policy;
 mod soft;
 mod store;
 pub mod tls;
@@ -71,7 +75,7 @@ pub mod wrap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use config::{Backend, ConfigError, KeyConfig, PcrPolicy, Tcti, TlsKeyMode};
+pub use config::{Backend, ConfigError, KeyConfig, PcrPolicy, SignedPcrPolicy, Tcti, TlsKeyMode};
 pub use der::{Fingerprint, PublicKey};
 pub use error::KeyError;
 pub use secret::{SECRET_CAPACITY, SecretBytes};
@@ -173,10 +177,11 @@ impl KeyManager {
 
     fn open_as(config: &KeyConfig, opening: Opening) -> Result<Self, KeyError> {
         let keys = match &config.backend {
-            Backend::Tpm { tcti, pcrs } => Keys::Tpm(Box::new(TpmBackend::open(
+            Backend::Tpm { tcti, pcrs, signed } => Keys::Tpm(Box::new(TpmBackend::open(
                 config.key_dir(),
                 tcti,
                 pcrs,
+                signed.as_ref(),
                 config.tls_mode,
                 opening,
             )?)),
@@ -310,10 +315,12 @@ impl KeyManager {
             Keys::Tpm(tpm) => StorageStatus {
                 location: tpm.storage_location(),
                 pcrs: Some(tpm.pcrs().clone()),
+                signed: tpm.signed_status(),
             },
             Keys::Soft(soft) => StorageStatus {
                 location: soft.storage_location(),
                 pcrs: None,
+                signed: None,
             },
         };
         let tls_mode = match &self.keys {
@@ -419,6 +426,57 @@ pub struct StorageStatus {
     /// The PCRs it is sealed to (TPM backend; `Some(none)` means sealed without PCR binding);
     /// `None` for the soft backend, which cannot bind to PCRs.
     pub pcrs: Option<PcrPolicy>,
+    /// The signed PCR policy it is sealed to besides `pcrs` (TPM backend, when configured).
+    pub signed: Option<SignedPolicyStatus>,
+}
+
+impl StorageStatus {
+    /// What the secret is sealed to, in words: `sealed to PCRs sha256:7`, `sealed to PCRs
+    /// sha256:11 as approved by …`, `sealed, no PCR binding` or `not sealed (soft backend)`.
+    pub fn sealing(&self) -> String {
+        match (&self.pcrs, &self.signed) {
+            (Some(pcrs), None) if pcrs.is_empty() => "sealed, no PCR binding".to_owned(),
+            (Some(pcrs), None) => format!("sealed to PCRs {pcrs}"),
+            (Some(pcrs), Some(signed)) if pcrs.is_empty() => format!("sealed to {signed}"),
+            (Some(pcrs), Some(signed)) => format!("sealed to {signed} and to PCRs {pcrs}"),
+            (None, _) => "not sealed (soft backend)".to_owned(),
+        }
+    }
+}
+
+/// The signed PCR policy the storage secret is sealed to, as read at `open`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPolicyStatus {
+    /// The PCRs whose values are signed.
+    pub pcrs: PcrPolicy,
+    /// The signing key's public key file.
+    pub public_key: PathBuf,
+    /// SHA-256 of the signing key's SubjectPublicKeyInfo DER.
+    pub key: Fingerprint,
+    /// SHA-256 of the signing key's PKCS#1 RSAPublicKey DER, in hex: the `pkfp` of the
+    /// signature file's entries.
+    pub pkfp: String,
+    /// The signature file.
+    pub signature: PathBuf,
+    /// How many policies (boot phases) it approves for these PCRs.
+    pub approvals: usize,
+}
+
+impl fmt::Display for SignedPolicyStatus {
+    /// `PCRs sha256:11 as approved by RSA-2048 key sha256:… (pkfp …) in FILE (N approved values)`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PCRs {} as approved by RSA-2048 key {} (pkfp {}, {}) in {} ({} approved value{})",
+            self.pcrs,
+            self.key,
+            self.pkfp,
+            self.public_key.display(),
+            self.signature.display(),
+            self.approvals,
+            if self.approvals == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// Where a key is kept.
@@ -494,12 +552,12 @@ impl fmt::Display for Status {
                 "tls key mode: none (soft backend: the key file signs in this process)"
             )?,
         }
-        let binding = match &self.storage.pcrs {
-            Some(pcrs) if pcrs.is_empty() => "sealed, no PCR binding".to_owned(),
-            Some(pcrs) => format!("sealed to PCRs {pcrs}"),
-            None => "not sealed (soft backend)".to_owned(),
-        };
-        writeln!(f, "storage secret: {}, {binding}", self.storage.location)?;
+        writeln!(
+            f,
+            "storage secret: {}, {}",
+            self.storage.location,
+            self.storage.sealing()
+        )?;
         write!(
             f,
             "memory locking: {}",

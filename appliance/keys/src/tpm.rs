@@ -9,7 +9,10 @@
 //!   live in `<role>.tpm`. With [`TlsKeyMode::Sealed`] the TLS key is no TPM object but a
 //!   software key wrapped under the storage secret (`tls.sealed`, see `tls_key`).
 //! * the **sealed storage secret** is a keyed-hash data object under the storage key
-//!   (`storage.tpm`), optionally bound to SHA-256 PCRs (`storage.pcrs`).
+//!   (`storage.tpm`), optionally bound to SHA-256 PCRs with their values at sealing time
+//!   (`storage.pcrs`) and to PCRs with values an RSA key approved (`storage.signed`: the PCRs and
+//!   the key's `pkfp`; see `authorize`). The key is loaded with TPM2_LoadExternal (public part
+//!   only) for the trial session at sealing and for TPM2_VerifySignature at unsealing.
 //!
 //! No object stays loaded between two operations: each one loads what it needs (from a saved
 //! context when the TPM still accepts it, else from the blobs) and flushes every object and
@@ -22,6 +25,7 @@
 //! bus of a discrete TPM learns nothing. Signatures and public keys are not secret and use the
 //! empty password session.
 
+mod authorize;
 mod objects;
 mod sealing;
 mod templates;
@@ -36,17 +40,19 @@ use tss_esapi::utils::TpmsContext;
 use tss_esapi::{Context, TctiNameConf};
 
 use self::objects::create_primary;
-use crate::config::{PcrPolicy, Tcti, TlsKeyMode};
+use crate::config::{PcrPolicy, SignedPcrPolicy, Tcti, TlsKeyMode};
 use crate::der::PublicKey;
 use crate::error::KeyError;
 use crate::process_key::ProcessKey;
 use crate::secret::SecretBytes;
+use crate::signed_policy::{SignedPolicy, hex};
 use crate::store::KeyDir;
-use crate::{BackendStatus, KeyLocation, Opening, Role};
+use crate::{BackendStatus, KeyLocation, Opening, Role, SignedPolicyStatus};
 
 const STORAGE_KEY_FILE: &str = "storage-key.spki";
 const SEALED_FILE: &str = "storage.tpm";
 const SEALED_PCRS_FILE: &str = "storage.pcrs";
+const SEALED_SIGNED_FILE: &str = "storage.signed";
 /// TPM2_GetRandom returns at most one digest's worth per call.
 const RANDOM_CHUNK: usize = 32;
 
@@ -60,9 +66,30 @@ pub(crate) struct TpmBackend {
     vendor: String,
     dir: KeyDir,
     storage_key: PublicKey,
-    pcrs: PcrPolicy,
+    sealing: Sealing,
     tls: TlsKey,
     state: Mutex<TpmState>,
+}
+
+/// What the storage secret is sealed to: PCRs with their values at sealing time, and PCRs with
+/// values the signature file approves. Both empty: no policy, the empty authorization value.
+pub(crate) struct Sealing {
+    pcrs: PcrPolicy,
+    signed: Option<SignedPolicy>,
+}
+
+impl Sealing {
+    /// Whether the sealed object has a policy.
+    fn is_bound(&self) -> bool {
+        !self.pcrs.is_empty() || self.signed.is_some()
+    }
+
+    /// `storage.signed`'s content, or `none`.
+    fn signed_record(&self) -> String {
+        self.signed
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), SignedPolicy::record)
+    }
 }
 
 /// Where the TLS key signs.
@@ -115,10 +142,16 @@ impl TpmBackend {
         key_dir: PathBuf,
         tcti: &Tcti,
         pcrs: &PcrPolicy,
+        signed: Option<&SignedPcrPolicy>,
         tls_mode: TlsKeyMode,
         opening: Opening,
     ) -> Result<Self, KeyError> {
         let create = opening == Opening::Create;
+        // Both files now, before the caller enters a sandbox that no longer reaches them.
+        let sealing = Sealing {
+            pcrs: pcrs.clone(),
+            signed: signed.map(SignedPolicy::load).transpose()?,
+        };
         let dir = KeyDir::open(key_dir, "tpm", create)?;
         let not_initialized = || KeyError::NotInitialized {
             dir: dir.path().to_owned(),
@@ -182,21 +215,44 @@ impl TpmBackend {
                         configured: pcrs.clone(),
                     });
                 }
+                let sealed_signed = match dir.read(SEALED_SIGNED_FILE)? {
+                    Some(record) => String::from_utf8(record)
+                        .map(|record| record.trim().to_owned())
+                        .map_err(|_| KeyError::Corrupt {
+                            path: dir.file(SEALED_SIGNED_FILE),
+                            reason: "not a signed policy record",
+                        })?,
+                    None => "none".to_owned(),
+                };
+                let configured = sealing.signed_record();
+                if sealed_signed != configured {
+                    return Err(KeyError::SignedPolicyConfigMismatch {
+                        sealed: sealed_signed,
+                        configured,
+                    });
+                }
                 let corrupt = |reason| KeyError::Corrupt {
                     path: dir.file(SEALED_FILE),
                     reason,
                 };
                 let sealed = TpmObject::from_bytes(&blob)
                     .ok_or_else(|| corrupt("not a TPM2B_PUBLIC followed by a TPM2B_PRIVATE"))?;
-                if !templates::is_sealed_secret(&sealed.public, !pcrs.is_empty()) {
+                if !templates::is_sealed_secret(&sealed.public, sealing.is_bound()) {
                     return Err(corrupt("not a sealed secret with the expected policy"));
                 }
                 sealed
             }
             _ if create => {
-                let sealed = state.seal_new_secret(pcrs)?;
-                // The PCR list first: a crash in between leaves no sealed object, so the next
-                // `init` seals anew.
+                let sealed = state.seal_new_secret(&sealing)?;
+                // The policy records first: a crash in between leaves no sealed object, so the
+                // next `init` seals anew.
+                match &sealing.signed {
+                    Some(_) => dir.write(
+                        SEALED_SIGNED_FILE,
+                        format!("{}\n", sealing.signed_record()).as_bytes(),
+                    )?,
+                    None => dir.remove(SEALED_SIGNED_FILE)?,
+                }
                 dir.write(SEALED_PCRS_FILE, format!("{pcrs}\n").as_bytes())?;
                 dir.write(SEALED_FILE, &sealed.to_bytes()?)?;
                 sealed
@@ -213,11 +269,11 @@ impl TpmBackend {
             }
             (TlsKeyMode::InTpm, _) => TlsKey::InTpm,
             (TlsKeyMode::Sealed, Opening::NewTlsKey) => {
-                TlsKey::Sealed(RwLock::new(state.new_sealed_tls_key(&dir, pcrs)?))
+                TlsKey::Sealed(RwLock::new(state.new_sealed_tls_key(&dir, &sealing)?))
             }
-            (TlsKeyMode::Sealed, _) => {
-                TlsKey::Sealed(RwLock::new(state.open_sealed_tls_key(&dir, pcrs, create)?))
-            }
+            (TlsKeyMode::Sealed, _) => TlsKey::Sealed(RwLock::new(
+                state.open_sealed_tls_key(&dir, &sealing, create)?,
+            )),
         };
         if opening == Opening::NewTlsKey {
             tls_key::record_switch(&dir, tls_mode)?;
@@ -227,7 +283,7 @@ impl TpmBackend {
             vendor,
             dir,
             storage_key,
-            pcrs: pcrs.clone(),
+            sealing,
             tls,
             state: Mutex::new(state),
         })
@@ -280,7 +336,7 @@ impl TpmBackend {
 
     /// Unseals the storage secret for one operation.
     pub(crate) fn storage_secret(&self) -> Result<SecretBytes, KeyError> {
-        self.state().storage_secret(&self.pcrs)
+        self.state().storage_secret(&self.sealing)
     }
 
     pub(crate) fn random(&self, len: usize) -> Result<SecretBytes, KeyError> {
@@ -292,7 +348,7 @@ impl TpmBackend {
     pub(crate) fn rotate(&self, role: Role) -> Result<PublicKey, KeyError> {
         let mut state = self.state();
         if let (TlsKey::Sealed(tls), Role::Tls) = (&self.tls, role) {
-            let key = state.new_sealed_tls_key(&self.dir, &self.pcrs)?;
+            let key = state.new_sealed_tls_key(&self.dir, &self.sealing)?;
             let public = key.public_key().clone();
             *tls.write().unwrap_or_else(PoisonError::into_inner) = key;
             return Ok(public);
@@ -332,7 +388,21 @@ impl TpmBackend {
     }
 
     pub(crate) fn pcrs(&self) -> &PcrPolicy {
-        &self.pcrs
+        &self.sealing.pcrs
+    }
+
+    pub(crate) fn signed_status(&self) -> Option<SignedPolicyStatus> {
+        self.sealing
+            .signed
+            .as_ref()
+            .map(|signed| SignedPolicyStatus {
+                pcrs: signed.config.pcrs().clone(),
+                public_key: signed.config.public_key().to_owned(),
+                key: signed.key.spki_fingerprint,
+                pkfp: hex(&signed.key.pkfp),
+                signature: signed.config.signature().to_owned(),
+                approvals: signed.approvals.len(),
+            })
     }
 
     pub(crate) fn key_dir(&self) -> &Path {

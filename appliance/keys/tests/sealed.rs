@@ -25,6 +25,7 @@ fn config(state: &Path, tcti: Tcti, mode: TlsKeyMode) -> KeyConfig {
         Backend::Tpm {
             tcti,
             pcrs: PcrPolicy::new([16]).expect("valid PCRs"),
+            signed: None,
         },
     )
     .with_tls_mode(mode)

@@ -240,6 +240,7 @@ fn tpm_keys(work: &std::path::Path, swtpm: &Swtpm, mode: TlsKeyMode) -> Arc<KeyM
         Backend::Tpm {
             tcti: swtpm.tcti(),
             pcrs: PcrPolicy::none(),
+            signed: None,
         },
     )
     .with_tls_mode(mode);

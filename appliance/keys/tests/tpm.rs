@@ -27,6 +27,7 @@ fn config(state: &std::path::Path, tcti: Tcti, pcrs: &[u8]) -> KeyConfig {
         Backend::Tpm {
             tcti,
             pcrs: PcrPolicy::new(pcrs.iter().copied()).expect("valid PCRs"),
+            signed: None,
         },
     )
 }

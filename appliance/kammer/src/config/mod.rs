@@ -232,6 +232,9 @@ struct RawKeys {
     backend: Option<String>,
     tcti: Option<String>,
     pcrs: Option<Vec<i64>>,
+    pcr_public_key: Option<String>,
+    pcr_signature: Option<String>,
+    signed_pcrs: Option<Vec<i64>>,
     tls_key_mode: Option<String>,
     allow_insecure_soft_keys: bool,
 }
@@ -710,19 +713,8 @@ fn validate_keys(c: &mut Check, raw: &RawKeys) -> Option<kammer_keys::Backend> {
                 .parse::<kammer_keys::Tcti>()
                 .map_err(|error| c.fail("keys.tcti", error.to_string()))
                 .ok();
-            let mut indices = Vec::new();
-            for (i, pcr) in raw.pcrs.iter().flatten().enumerate() {
-                match u8::try_from(*pcr) {
-                    Ok(index) => indices.push(index),
-                    Err(_) => c.fail(
-                        &format!("keys.pcrs[{i}]"),
-                        format!("{pcr} is not a PCR index (0 to 23)"),
-                    ),
-                }
-            }
-            let pcrs = kammer_keys::PcrPolicy::new(indices)
-                .map_err(|error| c.fail("keys.pcrs", error.to_string()))
-                .ok();
+            let pcrs = validate_pcrs(c, "keys.pcrs", raw.pcrs.iter().flatten());
+            let signed = validate_signed_policy(c, raw, pcrs.as_ref());
             if raw.allow_insecure_soft_keys {
                 c.fail(
                     "keys.allow_insecure_soft_keys",
@@ -732,13 +724,20 @@ fn validate_keys(c: &mut Check, raw: &RawKeys) -> Option<kammer_keys::Backend> {
             Some(kammer_keys::Backend::Tpm {
                 tcti: tcti?,
                 pcrs: pcrs?,
+                signed: signed?,
             })
         }
         Some("soft") => {
-            if raw.tcti.is_some() || raw.pcrs.is_some() {
+            if raw.tcti.is_some()
+                || raw.pcrs.is_some()
+                || raw.pcr_public_key.is_some()
+                || raw.pcr_signature.is_some()
+                || raw.signed_pcrs.is_some()
+            {
                 c.fail(
                     "keys.backend",
-                    "\"soft\" has no TPM: remove keys.tcti and keys.pcrs",
+                    "\"soft\" has no TPM: remove keys.tcti, keys.pcrs, keys.pcr_public_key, \
+                     keys.pcr_signature and keys.signed_pcrs",
                 );
             }
             if !raw.allow_insecure_soft_keys {
@@ -765,6 +764,84 @@ fn validate_keys(c: &mut Check, raw: &RawKeys) -> Option<kammer_keys::Backend> {
             None
         }
     }
+}
+
+/// A list of PCR indices at `key`.
+fn validate_pcrs<'a>(
+    c: &mut Check,
+    key: &str,
+    raw: impl Iterator<Item = &'a i64>,
+) -> Option<kammer_keys::PcrPolicy> {
+    let mut indices = Vec::new();
+    for (i, pcr) in raw.enumerate() {
+        match u8::try_from(*pcr) {
+            Ok(index) => indices.push(index),
+            Err(_) => c.fail(
+                &format!("{key}[{i}]"),
+                format!("{pcr} is not a PCR index (0 to 23)"),
+            ),
+        }
+    }
+    kammer_keys::PcrPolicy::new(indices)
+        .map_err(|error| c.fail(key, error.to_string()))
+        .ok()
+}
+
+/// `keys.pcr_public_key`, `keys.pcr_signature`, `keys.signed_pcrs`: the signed PCR policy, on
+/// when the public key is given. `Some(None)` when it is off; `None` after a problem. The files
+/// are read when the key manager opens, not here: the signature file exists only on the booted
+/// appliance.
+fn validate_signed_policy(
+    c: &mut Check,
+    raw: &RawKeys,
+    literal: Option<&kammer_keys::PcrPolicy>,
+) -> Option<Option<kammer_keys::SignedPcrPolicy>> {
+    let Some(public_key) = &raw.pcr_public_key else {
+        for (key, given) in [
+            ("keys.pcr_signature", raw.pcr_signature.is_some()),
+            ("keys.signed_pcrs", raw.signed_pcrs.is_some()),
+        ] {
+            if given {
+                c.fail(
+                    key,
+                    "only applies with keys.pcr_public_key (the key that signs PCR values)",
+                );
+            }
+        }
+        return Some(None);
+    };
+    let mut ok = true;
+    let mut absolute = |c: &mut Check, key: &str, path: &str| {
+        if !Path::new(path).is_absolute() {
+            c.fail(key, format!("{path:?} is not an absolute path"));
+            ok = false;
+        }
+    };
+    absolute(c, "keys.pcr_public_key", public_key);
+    let signature = raw
+        .pcr_signature
+        .as_deref()
+        .unwrap_or(kammer_keys::SignedPcrPolicy::DEFAULT_SIGNATURE);
+    absolute(c, "keys.pcr_signature", signature);
+    let default_pcrs = kammer_keys::SignedPcrPolicy::DEFAULT_PCRS.map(i64::from);
+    let pcrs = validate_pcrs(
+        c,
+        "keys.signed_pcrs",
+        raw.signed_pcrs.as_deref().unwrap_or(&default_pcrs).iter(),
+    )?;
+    if !ok {
+        return None;
+    }
+    let signed = kammer_keys::SignedPcrPolicy::new(public_key, signature, pcrs)
+        .map_err(|error| c.fail("keys.signed_pcrs", error.to_string()))
+        .ok()?;
+    if let Some(literal) = literal
+        && let Err(error) = signed.check_literal(literal)
+    {
+        c.fail("keys.signed_pcrs", error.to_string());
+        return None;
+    }
+    Some(Some(signed))
 }
 
 /// The media port when `media.listen` is not given: the front door's address, this port.

@@ -430,11 +430,15 @@ fn keys_move_the_tls_key_into_the_key_manager() {
         + "\n[keys]\nbackend = \"tpm\"\npcrs = [7, 11]\n";
     let config = Config::from_toml(&tpm, false).expect("valid");
     assert_eq!(config.tls_key, TlsKey::KeyManager);
-    let Some(kammer_keys::Backend::Tpm { tcti, pcrs }) = config.keys else {
+    let Some(kammer_keys::Backend::Tpm { tcti, pcrs, signed }) = config.keys else {
         panic!("the TPM backend");
     };
     assert_eq!(tcti.to_string(), "device:/dev/tpmrm0", "the default device");
     assert_eq!(pcrs.indices(), [7, 11]);
+    assert_eq!(
+        signed, None,
+        "no signed policy unless a public key is given"
+    );
     assert_eq!(config.tls_key_mode, kammer_keys::TlsKeyMode::InTpm);
     let sealed =
         Config::from_toml(&format!("{tpm}tls_key_mode = \"sealed\"\n"), false).expect("valid");
@@ -447,6 +451,84 @@ fn keys_move_the_tls_key_into_the_key_manager() {
         one_problem(&both).starts_with("tls.private_key: the TLS key lives in the key manager"),
         "{both}"
     );
+}
+
+#[test]
+fn keys_take_a_signed_pcr_policy() {
+    let tpm = MINIMAL.replace("private_key = \"/etc/kammer/server.key\"\n", "")
+        + "\n[keys]\nbackend = \"tpm\"\npcrs = [7]\n";
+    let signed = format!("{tpm}pcr_public_key = \"/usr/lib/kammer/pcr-signing.pem\"\n");
+    let config = Config::from_toml(&signed, false).expect("valid");
+    let Some(kammer_keys::Backend::Tpm {
+        pcrs,
+        signed: Some(policy),
+        ..
+    }) = config.keys
+    else {
+        panic!("the TPM backend with a signed policy");
+    };
+    assert_eq!(pcrs.indices(), [7]);
+    assert_eq!(
+        policy.public_key(),
+        Path::new("/usr/lib/kammer/pcr-signing.pem")
+    );
+    assert_eq!(
+        policy.signature(),
+        Path::new("/run/systemd/tpm2-pcr-signature.json"),
+        "the default signature file"
+    );
+    assert_eq!(policy.pcrs().indices(), [11], "the default signed PCR");
+
+    let explicit =
+        format!("{signed}pcr_signature = \"/run/kammer/signature.json\"\nsigned_pcrs = [11, 12]\n");
+    let config = Config::from_toml(&explicit, false).expect("valid");
+    let Some(kammer_keys::Backend::Tpm {
+        signed: Some(policy),
+        ..
+    }) = config.keys
+    else {
+        panic!("the TPM backend with a signed policy");
+    };
+    assert_eq!(policy.signature(), Path::new("/run/kammer/signature.json"));
+    assert_eq!(policy.pcrs().indices(), [11, 12]);
+
+    for (extra, problem) in [
+        (
+            "pcr_public_key = \"pcr.pem\"\n",
+            "keys.pcr_public_key: \"pcr.pem\" is not an absolute path",
+        ),
+        (
+            "pcr_public_key = \"/k.pem\"\npcr_signature = \"sig.json\"\n",
+            "keys.pcr_signature: \"sig.json\" is not an absolute path",
+        ),
+        (
+            "pcr_public_key = \"/k.pem\"\nsigned_pcrs = []\n",
+            "keys.signed_pcrs: a signed PCR policy needs at least one PCR",
+        ),
+        (
+            "pcr_public_key = \"/k.pem\"\nsigned_pcrs = [7]\n",
+            "keys.signed_pcrs: PCR 7 is bound both literally and through signatures",
+        ),
+        (
+            "pcr_public_key = \"/k.pem\"\nsigned_pcrs = [30]\n",
+            "keys.signed_pcrs: PCR 30 does not exist",
+        ),
+        (
+            "pcr_signature = \"/run/sig.json\"\n",
+            "keys.pcr_signature: only applies with keys.pcr_public_key",
+        ),
+        (
+            "signed_pcrs = [11]\n",
+            "keys.signed_pcrs: only applies with keys.pcr_public_key",
+        ),
+    ] {
+        let text = format!("{tpm}{extra}");
+        let found = one_problem(&text);
+        assert!(found.starts_with(problem), "{extra}: {found}");
+    }
+    let soft = MINIMAL.replace("private_key = \"/etc/kammer/server.key\"\n", "")
+        + "\n[keys]\nbackend = \"soft\"\nallow_insecure_soft_keys = true\npcr_public_key = \"/k.pem\"\n";
+    assert!(one_problem(&soft).starts_with("keys.backend: \"soft\" has no TPM"));
 }
 
 #[test]

@@ -47,6 +47,8 @@ pub(crate) fn run(
                 .keys
                 .clone()
                 .context("[keys] is validated with the TLS key")?;
+            // Before the sandbox: besides the TPM context, `open` reads the signed PCR policy's
+            // public key and signature file (outside the state directory) and keeps them.
             let manager = crate::keys::open(
                 &KeyConfig::new(&config.state_dir, backend).with_tls_mode(config.tls_key_mode),
             )?;

@@ -145,7 +145,7 @@ pub(crate) enum FromChild {
     /// The sandbox is in force (`None` when disabled); the key manager adds its report.
     Ready {
         applied: Option<Applied>,
-        keys: Option<status::KeysReport>,
+        keys: Option<Box<status::KeysReport>>,
     },
     /// The audit record's sequence number; `None` when there is no audit key.
     Recorded(Option<u64>),
@@ -263,6 +263,7 @@ pub(crate) fn enter_sandbox_and_report(
             Some(applied)
         }
     };
+    let keys = keys.map(Box::new);
     ipc::send(&mut &*control, &FromChild::Ready { applied, keys })?;
     Ok(())
 }

@@ -36,6 +36,10 @@ pub(crate) struct KeysReport {
     pub(crate) tls_scheme_value: u16,
     /// Whether security events are recorded in the signed audit log.
     pub(crate) audit_log: bool,
+    /// What the storage secret is sealed to (PCRs, the signed PCR policy's key and PCRs), when
+    /// there is a key manager.
+    #[serde(default)]
+    pub(crate) storage: Option<String>,
 }
 
 impl KeysReport {
@@ -68,6 +72,7 @@ impl KeysReport {
             tls_spki: spki.to_vec(),
             tls_scheme_value: u16::from(scheme),
             audit_log: manager.is_some(),
+            storage: status.as_ref().map(|status| status.storage.sealing()),
         }
     }
 }

@@ -536,7 +536,7 @@ fn await_ready(child: &mut Child) -> anyhow::Result<Option<KeysReport>> {
         Ok(FromChild::Ready { applied, keys }) => {
             tracing::info!(%role, pid = child.process.id(), sandbox = applied.is_some(), "started");
             child.applied = applied;
-            Ok(keys)
+            Ok(keys.map(|keys| *keys))
         }
         Ok(other) => anyhow::bail!("the {role} process answered {other:?}"),
         Err(error) => {

@@ -11,7 +11,7 @@ use tss_esapi::structures::{
     Digest, PcrSelectionList, PcrSelectionListBuilder, PcrSlot, SensitiveData, SymmetricDefinition,
 };
 
-use super::{RANDOM_CHUNK, SEALED_FILE, Slot, TpmObject, TpmState, templates};
+use super::{RANDOM_CHUNK, SEALED_FILE, Sealing, Slot, TpmObject, TpmState, templates};
 use crate::config::PcrPolicy;
 use crate::error::KeyError;
 use crate::secret::SecretBytes;
@@ -77,8 +77,10 @@ impl TpmState {
         Ok(session)
     }
 
-    /// The policy digest of "PCRs `pcrs` hold their current values", from a trial session.
-    fn pcr_policy_digest(&mut self, pcrs: &PcrPolicy) -> Result<Digest, KeyError> {
+    /// The policy digest of `sealing`, from a trial session: TPM2_PolicyAuthorize by the
+    /// signing key (empty policyRef) if there is one, then "PCRs `pcrs` hold their current
+    /// values" if there are any (the order systemd's own sealing uses).
+    fn policy_digest(&mut self, sealing: &Sealing) -> Result<Digest, KeyError> {
         let mut transient = Vec::new();
         let digest = (|| {
             let session = self
@@ -96,9 +98,14 @@ impl TpmState {
             transient.push(SessionHandle::from(session).into());
             let policy =
                 PolicySession::try_from(session).map_err(KeyError::tpm("a policy session"))?;
-            self.ctx
-                .policy_pcr(policy, Digest::default(), pcr_selection(pcrs)?)
-                .map_err(KeyError::tpm("TPM2_PolicyPCR"))?;
+            if let Some(signed) = &sealing.signed {
+                self.trial_authorize(policy, signed, &mut transient)?;
+            }
+            if !sealing.pcrs.is_empty() {
+                self.ctx
+                    .policy_pcr(policy, Digest::default(), pcr_selection(&sealing.pcrs)?)
+                    .map_err(KeyError::tpm("TPM2_PolicyPCR"))?;
+            }
             self.ctx
                 .policy_get_digest(policy)
                 .map_err(KeyError::tpm("TPM2_PolicyGetDigest"))
@@ -107,12 +114,12 @@ impl TpmState {
     }
 
     /// Creates a new storage secret and seals it under the storage key.
-    pub(super) fn seal_new_secret(&mut self, pcrs: &PcrPolicy) -> Result<TpmObject, KeyError> {
+    pub(super) fn seal_new_secret(&mut self, sealing: &Sealing) -> Result<TpmObject, KeyError> {
         let secret = self.random(STORAGE_SECRET_LEN)?;
-        let policy = if pcrs.is_empty() {
-            None
+        let policy = if sealing.is_bound() {
+            Some(self.policy_digest(sealing)?)
         } else {
-            Some(self.pcr_policy_digest(pcrs)?)
+            None
         };
         let template = templates::sealed_secret(policy).map_err(KeyError::tpm("a template"))?;
         let data =
@@ -138,23 +145,24 @@ impl TpmState {
     }
 
     /// Unseals the storage secret for one operation, flushing whatever it loaded.
-    pub(super) fn storage_secret(&mut self, pcrs: &PcrPolicy) -> Result<SecretBytes, KeyError> {
+    pub(super) fn storage_secret(&mut self, sealing: &Sealing) -> Result<SecretBytes, KeyError> {
         let mut transient = Vec::new();
-        let result = self.unseal(pcrs, &mut transient);
+        let result = self.unseal(sealing, &mut transient);
         self.finish(transient, result)
     }
 
     fn unseal(
         &mut self,
-        pcrs: &PcrPolicy,
+        sealing: &Sealing,
         transient: &mut Vec<ObjectHandle>,
     ) -> Result<SecretBytes, KeyError> {
+        let pcrs = &sealing.pcrs;
         let sealed = self.load(Slot::Sealed, transient)?;
         let mut parent = Vec::new();
-        let kind = if pcrs.is_empty() {
-            SessionType::Hmac
-        } else {
+        let kind = if sealing.is_bound() {
             SessionType::Policy
+        } else {
+            SessionType::Hmac
         };
         // Encrypt: the response's first parameter (the secret) travels encrypted. The storage
         // key is only needed to start the session.
@@ -162,6 +170,11 @@ impl TpmState {
             .load_primary(&mut parent)
             .and_then(|primary| self.salted_session(primary, kind, false, true, transient));
         let session = self.finish(parent, session)?;
+        if let Some(signed) = &sealing.signed {
+            let policy =
+                PolicySession::try_from(session).map_err(KeyError::tpm("a policy session"))?;
+            self.authorize(policy, signed, transient)?;
+        }
         if !pcrs.is_empty() {
             let policy =
                 PolicySession::try_from(session).map_err(KeyError::tpm("a policy session"))?;
@@ -193,7 +206,7 @@ impl TpmState {
     }
 }
 
-fn pcr_selection(pcrs: &PcrPolicy) -> Result<PcrSelectionList, KeyError> {
+pub(super) fn pcr_selection(pcrs: &PcrPolicy) -> Result<PcrSelectionList, KeyError> {
     let slots = pcrs
         .indices()
         .iter()

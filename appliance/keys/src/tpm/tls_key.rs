@@ -10,10 +10,10 @@
 //! secret, so the PCR binding guards the TLS key too; the unwrapped document lives only in a
 //! [`SecretBytes`](crate::SecretBytes) until ring has parsed it into a [`ProcessKey`].
 
-use super::{TpmState, role_file};
+use super::{Sealing, TpmState, role_file};
 use crate::Opening;
 use crate::Role;
-use crate::config::{PcrPolicy, TlsKeyMode};
+use crate::config::TlsKeyMode;
 use crate::error::KeyError;
 use crate::process_key::ProcessKey;
 use crate::store::KeyDir;
@@ -84,12 +84,12 @@ impl TpmState {
     pub(super) fn open_sealed_tls_key(
         &mut self,
         dir: &KeyDir,
-        pcrs: &PcrPolicy,
+        sealing: &Sealing,
         create: bool,
     ) -> Result<ProcessKey, KeyError> {
         let Some(blob) = dir.read(SEALED_TLS_FILE)? else {
             if create {
-                return self.new_sealed_tls_key(dir, pcrs);
+                return self.new_sealed_tls_key(dir, sealing);
             }
             return Err(KeyError::NotInitialized {
                 dir: dir.path().to_owned(),
@@ -99,7 +99,7 @@ impl TpmState {
             path: dir.file(SEALED_TLS_FILE),
             reason,
         };
-        let secret = self.storage_secret(pcrs).map_err(|e| match e {
+        let secret = self.storage_secret(sealing).map_err(|e| match e {
             KeyError::PcrPolicyFailed { pcrs } => KeyError::SealedTlsKeyLocked { pcrs },
             e => e,
         })?;
@@ -116,9 +116,9 @@ impl TpmState {
     pub(super) fn new_sealed_tls_key(
         &mut self,
         dir: &KeyDir,
-        pcrs: &PcrPolicy,
+        sealing: &Sealing,
     ) -> Result<ProcessKey, KeyError> {
-        let secret = self.storage_secret(pcrs)?;
+        let secret = self.storage_secret(sealing)?;
         let pkcs8 = ProcessKey::generate_pkcs8()?;
         let key = ProcessKey::from_pkcs8(pkcs8.as_bytes())
             .ok_or(KeyError::Crypto("ring refused the key it generated"))?;
