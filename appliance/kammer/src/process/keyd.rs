@@ -49,9 +49,9 @@ pub(crate) fn run(
                 .context("[keys] is validated with the TLS key")?;
             // Before the sandbox: besides the TPM context, `open` reads the signed PCR policy's
             // public key and signature file (outside the state directory) and keeps them.
-            let manager = crate::keys::open(
-                &KeyConfig::new(&config.state_dir, backend).with_tls_mode(config.tls_key_mode),
-            )?;
+            let key_config =
+                KeyConfig::new(&config.state_dir, backend).with_tls_mode(config.tls_key_mode);
+            let manager = as_owner(&spec, || crate::keys::open(&key_config))??;
             let key = Arc::new(kammer_keys::tls::TlsSigningKey::new(Arc::clone(&manager)));
             (Some(manager), key)
         }
@@ -63,7 +63,9 @@ pub(crate) fn run(
         .as_ref()
         .to_vec();
     let audit = match &manager {
-        Some(_) => Some(AuditLog::in_state_dir(&config.state_dir)?),
+        Some(_) => Some(as_owner(&spec, || {
+            AuditLog::in_state_dir(&config.state_dir)
+        })??),
         None => None,
     };
     let report = KeysReport::new(manager.as_deref(), &spki, scheme);
@@ -95,6 +97,25 @@ pub(crate) fn run(
         audit,
     };
     serve(&keys, &control, Vec::new())
+}
+
+/// Runs `open` with the effective ids of the account the key manager is about to become (the
+/// owner of the state directory), when it is started as root to switch to another one: the key
+/// files are that account's (mode 0700), and a root without CAP_DAC_OVERRIDE (as under the
+/// systemd unit's bounding set) may not read them. The effective ids return to root afterwards
+/// for the sandbox's own switch; files created meanwhile belong to the account.
+fn as_owner<T>(spec: &ChildSpec, open: impl FnOnce() -> T) -> anyhow::Result<T> {
+    use nix::unistd::{Gid, Uid, setegid, seteuid};
+    let owner = spec.sandbox.as_ref().and_then(|plan| plan.user);
+    let Some((uid, gid)) = owner.filter(|&(uid, _)| Uid::effective().is_root() && uid != 0) else {
+        return Ok(open());
+    };
+    setegid(Gid::from_raw(gid)).context("cannot take the state directory owner's group")?;
+    seteuid(Uid::from_raw(uid)).context("cannot take the state directory owner's uid")?;
+    let result = open();
+    seteuid(Uid::from_raw(0)).context("cannot return to root after opening the keys")?;
+    setegid(Gid::from_raw(0)).context("cannot return to root's group after opening the keys")?;
+    Ok(result)
 }
 
 /// The loop: until the supervisor closes the control socket.
