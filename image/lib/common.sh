@@ -1,5 +1,7 @@
+# shellcheck shell=bash
 # The stages of image/build (sourced). Each function works on paths it is given and on the
 # variables image/build sets: REPO, IMAGE_DIR, WORK, OUT, CACHE, LOCK, EPOCH, VERSION, PCR_KEY.
+# shellcheck disable=SC2153 # VERSION and the others above are image/build's
 
 STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
 MEASURE=/usr/lib/systemd/systemd-measure
@@ -130,21 +132,29 @@ update_lock() {
 # Checks every locked .deb in the cache (fetching what is missing from the host's apt sources),
 # then makes a local repository of exactly those files: the build never sees another version.
 prepare_repository() {
-    local repo=$1 name version arch sha file fetched=0
+    local repo=$1 name version arch sha file missing=()
     mkdir -p "$repo"
     while read -r name version arch sha file; do
-        if [[ ! -f $CACHE/$file ]]; then
-            (cd "$CACHE" && apt-get download -q "$name=$version" >/dev/null 2>&1) ||
-                fail "$name $version is neither in the cache $CACHE nor on the mirror; restore the cache or run --update-lock"
-            fetched=$((fetched + 1))
+        [[ -f $CACHE/$file ]] || missing+=("$name=$version")
+    done < <(lock_entries)
+    if ((${#missing[@]})); then
+        note "fetching ${#missing[@]} .deb files into $CACHE with the host's apt sources"
+        apt-get update -q >"$WORK/apt-update.log" 2>&1 || fail "apt-get update failed: $(tail -n 5 "$WORK/apt-update.log")"
+        if ! (cd "$CACHE" && apt-get download -q "${missing[@]}" >"$WORK/apt-download.log" 2>&1); then
+            for entry in "${missing[@]}"; do
+                (cd "$CACHE" && apt-get download -q "$entry" >/dev/null 2>&1) ||
+                    fail "${entry/=/ } is neither in the cache $CACHE nor on the mirror; restore the cache or run --update-lock"
+            done
         fi
+    fi
+    while read -r name version arch sha file; do
         [[ $(sha256sum "$CACHE/$file" | cut -d' ' -f1) == "$sha" ]] ||
             fail "$CACHE/$file does not have the sha256 the lock records ($sha)"
         ln -f "$CACHE/$file" "$repo/$file" 2>/dev/null || cp "$CACHE/$file" "$repo/$file"
     done < <(lock_entries)
     (cd "$repo" && apt-ftparchive packages . >Packages 2>/dev/null && apt-ftparchive release . >Release) ||
         fail "apt-ftparchive could not index $repo"
-    note "$(lock_entries | wc -l) packages verified against the lock ($fetched fetched)"
+    note "$(lock_entries | wc -l) packages verified against the lock (${#missing[@]} fetched)"
 }
 
 build_rootfs() {
@@ -254,9 +264,9 @@ assemble_uki() {
     local dir=$1 pcrsig=$2 out=$3
     local sections=(.osrel:os-release .cmdline:cmdline .pcrpkey:pcr-public-key.pem .pcrsig:"$pcrsig" .initrd:initrd .linux:vmlinuz)
     local end vma args=() entry name file
-    local index section size address _
+    local index size address _
     end=0
-    while read -r index section size address _; do
+    while read -r index _ size address _; do
         [[ $index =~ ^[0-9]+$ ]] || continue
         ((16#$address + 16#$size > end)) && end=$((16#$address + 16#$size))
     done < <(objdump -h "$STUB")
@@ -293,7 +303,7 @@ build_esp() {
 # The GPT disk: ESP, root A + verity A (this build), root B + verity B (empty, for the next
 # release), /var (formatted and encrypted on first boot). Every identifier is fixed.
 build_disk() {
-    local disk=$1 mib=2048 # sectors per MiB
+    local disk=$1 root_partuuid=$2 verity_partuuid=$3 mib=2048 # sectors per MiB
     local root_size verity_size
     root_size=$(stat -c %s "$OUT/root.erofs")
     verity_size=$(stat -c %s "$OUT/root.verity")
@@ -305,10 +315,11 @@ build_disk() {
     total=$((total + 1))
     rm -f "$disk"
     truncate -s "${total}M" "$disk"
-    local starts=() i
+    local starts=() counts=() i
     for i in "${!sizes[@]}"; do
         starts[i]=$start
-        start=$((start + sizes[i] * mib))
+        counts[i]=$((sizes[i] * mib))
+        start=$((start + counts[i]))
     done
     local seed
     seed=$(cat "$OUT/roothash")
@@ -319,12 +330,12 @@ unit: sectors
 first-lba: 2048
 sector-size: 512
 
-start=${starts[0]}, size=$((sizes[0] * mib)), type=$TYPE_ESP, uuid=$(derive_uuid esp kammer), name="esp"
-start=${starts[1]}, size=$((sizes[1] * mib)), type=$TYPE_ROOT, uuid=$ROOT_PARTUUID, name="kammer_$VERSION"
-start=${starts[2]}, size=$((sizes[2] * mib)), type=$TYPE_ROOT_VERITY, uuid=$VERITY_PARTUUID, name="kammer_${VERSION}_verity"
-start=${starts[3]}, size=$((sizes[3] * mib)), type=$TYPE_ROOT, uuid=$(derive_uuid root-b kammer), name="_empty"
-start=${starts[4]}, size=$((sizes[4] * mib)), type=$TYPE_ROOT_VERITY, uuid=$(derive_uuid verity-b kammer), name="_empty"
-start=${starts[5]}, size=$((sizes[5] * mib)), type=$TYPE_VAR, uuid=$(derive_uuid var kammer), name="kammer-var"
+start=${starts[0]}, size=${counts[0]}, type=$TYPE_ESP, uuid=$(derive_uuid esp kammer), name="esp"
+start=${starts[1]}, size=${counts[1]}, type=$TYPE_ROOT, uuid=$root_partuuid, name="kammer_$VERSION"
+start=${starts[2]}, size=${counts[2]}, type=$TYPE_ROOT_VERITY, uuid=$verity_partuuid, name="kammer_${VERSION}_verity"
+start=${starts[3]}, size=${counts[3]}, type=$TYPE_ROOT, uuid=$(derive_uuid root-b kammer), name="_empty"
+start=${starts[4]}, size=${counts[4]}, type=$TYPE_ROOT_VERITY, uuid=$(derive_uuid verity-b kammer), name="_empty"
+start=${starts[5]}, size=${counts[5]}, type=$TYPE_VAR, uuid=$(derive_uuid var kammer), name="kammer-var"
 EOF
     dd if="$OUT/esp.img" of="$disk" bs=512 seek="${starts[0]}" conv=notrunc,sparse status=none
     dd if="$OUT/root.erofs" of="$disk" bs=512 seek="${starts[1]}" conv=notrunc,sparse status=none

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Running the image under qemu with a swtpm vTPM (sourced by ci/image-boot). TCG only: KVM is
 # not available on the CI machines. A machine is a directory holding its disk, its UEFI
 # variables and its TPM state; each boot appends the serial console to MACHINE/console.log.
