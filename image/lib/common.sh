@@ -165,7 +165,7 @@ build_rootfs() {
     mmdebstrap --variant=minbase --mode=root --format=directory --architectures=amd64 \
         --include="apt,$(package_names | paste -sd,)" \
         --aptopt='Acquire::Languages "none"' \
-        --customize-hook="'$IMAGE_DIR/lib/customize' \"\$1\" '$WORK' '$VERSION' '$EPOCH'" \
+        --customize-hook="'$IMAGE_DIR/lib/customize' \"\$1\" '$WORK' '$VERSION' '$EPOCH' '$SITE_CONFIG'" \
         "" "$root" "deb [trusted=yes] copy://$repo ./" >"$WORK/mmdebstrap.log" 2>&1 ||
         fail "mmdebstrap failed: $(tail -n 30 "$WORK/mmdebstrap.log")"
     "$IMAGE_DIR/lib/finalize" "$root" || fail "could not finalise the tree"
@@ -202,8 +202,10 @@ kernel_cmdline() {
         "systemd.verity_root_hash=/dev/disk/by-partuuid/$verity_partuuid"
         # Debug shells and interactive first-boot questions are off; a failing initrd reboots.
         "rd.shell=0" "rd.emergency=reboot" "systemd.firstboot=off"
-        # Kernel hardening: no access to kernel memory from user space, signed modules only.
-        "lockdown=integrity" "module.sig_enforce=1" "init_on_alloc=1" "slab_nomerge"
+        # Kernel hardening: user space can neither change nor read the kernel's memory, signed
+        # modules only. systemd does not go looking for partitions (the ESP) on its own.
+        "lockdown=confidentiality" "module.sig_enforce=1" "init_on_alloc=1" "slab_nomerge"
+        "systemd.gpt_auto=0"
         "console=tty0" "console=ttyS0,115200"
     )
     printf '%s' "${args[*]}"
@@ -284,7 +286,7 @@ assemble_uki() {
     python3 "$IMAGE_DIR/lib/pe-normalize" "$out" "$EPOCH" || fail "could not normalise the UKI's PE header"
 }
 
-# A FAT32 EFI system partition with the UKI at the removable-media path and the site folder.
+# A FAT32 EFI system partition with the UKI at the removable-media path and a README.
 build_esp() {
     local uki=$1 esp=$2
     rm -f "$esp"
@@ -295,9 +297,9 @@ build_esp() {
     cp "$uki" "$stamp/BOOTX64.EFI"
     cp "$IMAGE_DIR/esp/README.txt" "$stamp/README.txt"
     touch -d "@$EPOCH" "$stamp"/*
-    MTOOLS_SKIP_CHECK=1 mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/kammer || fail "mmd failed"
+    MTOOLS_SKIP_CHECK=1 mmd -i "$esp" ::/EFI ::/EFI/BOOT || fail "mmd failed"
     MTOOLS_SKIP_CHECK=1 mcopy -m -i "$esp" "$stamp/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI || fail "mcopy failed"
-    MTOOLS_SKIP_CHECK=1 mcopy -m -i "$esp" "$stamp/README.txt" ::/kammer/README.txt || fail "mcopy failed"
+    MTOOLS_SKIP_CHECK=1 mcopy -m -i "$esp" "$stamp/README.txt" ::/README.txt || fail "mcopy failed"
 }
 
 # The GPT disk: ESP, root A + verity A (this build), root B + verity B (empty, for the next
@@ -348,7 +350,11 @@ write_manifest() {
     {
         echo "# Kammer OS image manifest"
         echo "version: $VERSION"
-        echo "commit: $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
+        local dirty=""
+        [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] && dirty=" (with uncommitted changes)"
+        echo "commit: $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)$dirty"
+        echo "site_config: ${SITE_CONFIG:-none, the default of image/root}"
+        echo "pcr_signing_key: $PCR_KEY_KIND"
         echo "source_date_epoch: $EPOCH"
         echo "roothash: $(cat "$OUT/roothash")"
         echo "kernel: $(cat "$WORK/kernel-version")"
@@ -359,7 +365,7 @@ write_manifest() {
         echo
         echo "# Host tools whose output is in the image (the build host is bookworm as well)."
         dpkg-query -W -f='host ${Package} ${Version}\n' systemd-boot-efi erofs-utils cryptsetup-bin binutils \
-            dosfstools mtools fdisk mmdebstrap systemd 2>/dev/null
+            dosfstools mtools fdisk mmdebstrap systemd gcc libc6-dev 2>/dev/null
         echo
         echo "# Packages: name version architecture sha256-of-deb (removed after the initrd was built: marked)"
         local name version arch sha file mark

@@ -111,7 +111,10 @@ fn as_owner<T>(spec: &ChildSpec, open: impl FnOnce() -> T) -> anyhow::Result<T> 
         return Ok(open());
     };
     setegid(Gid::from_raw(gid)).context("cannot take the state directory owner's group")?;
-    seteuid(Uid::from_raw(uid)).context("cannot take the state directory owner's uid")?;
+    if let Err(error) = seteuid(Uid::from_raw(uid)) {
+        let _ = setegid(Gid::from_raw(0));
+        return Err(error).context("cannot take the state directory owner's uid");
+    }
     let result = open();
     seteuid(Uid::from_raw(0)).context("cannot return to root after opening the keys")?;
     setegid(Gid::from_raw(0)).context("cannot return to root's group after opening the keys")?;
