@@ -166,6 +166,22 @@ fn unwraps(keys: &KeyManager, blob: &[u8]) -> Result<Vec<u8>, KeyError> {
         .map(|secret| secret.as_bytes().to_vec())
 }
 
+/// Installs a signature file of `entries`, opens the key manager and returns why it refuses to
+/// unwrap `blob` (the refusal is printed, as the test's evidence).
+fn refused_with(
+    signature: &Path,
+    entries: &[String],
+    config: &KeyConfig,
+    blob: &[u8],
+    what: &str,
+) -> KeyError {
+    write_signature(signature, entries);
+    let keys = KeyManager::open(config).expect("open");
+    let error = unwraps(&keys, blob).expect_err(what);
+    println!("{error}");
+    error
+}
+
 #[test]
 fn signed_policy_lifecycle() {
     with_quiet_tss("signed_policy_lifecycle", signed_scenario);
@@ -271,7 +287,7 @@ fn signed_scenario() {
     drop(keys);
 
     // A signature file of another key (its own pkfp): refused.
-    write_signature(
+    let error = refused_with(
         &signature,
         &[entry(
             work,
@@ -279,18 +295,17 @@ fn signed_scenario() {
             &other_pem,
             &policy_pcr_digest(11, &release2),
         )],
+        &signed(&[]),
+        &blob,
+        "another key",
     );
-    let keys = KeyManager::open(&signed(&[])).expect("open");
-    let error = unwraps(&keys, &blob).expect_err("another key");
     assert!(
         matches!(error, KeyError::PcrSignatureOtherKey { .. }),
         "{error}"
     );
-    println!("{error}");
-    drop(keys);
 
     // Another key's signature claiming to be the release key's: the TPM rejects it.
-    write_signature(
+    let error = refused_with(
         &signature,
         &[entry(
             work,
@@ -298,16 +313,15 @@ fn signed_scenario() {
             &release_pem,
             &policy_pcr_digest(11, &release2),
         )],
+        &signed(&[]),
+        &blob,
+        "a forged signature",
     );
-    let keys = KeyManager::open(&signed(&[])).expect("open");
-    let error = unwraps(&keys, &blob).expect_err("a forged signature");
     assert!(
         matches!(error, KeyError::PcrSignatureInvalid { .. }),
         "{error}"
     );
-    println!("{error}");
     assert_nothing_loaded(&tcti, "a rejected signature");
-    drop(keys);
 
     // Missing and malformed files: clear errors at open.
     std::fs::write(&signature, "{\"sha256\": [").expect("write");
